@@ -1,0 +1,168 @@
+"""The domain records, as SQLModel tables.
+
+All datetimes are timezone-aware UTC (`store.clock.utcnow`). Statuses are stored as plain strings, not database
+enums, so adding one never needs an ALTER TYPE on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.clock import utcnow
+
+
+class ThreadStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+
+
+class ReplyStatus(StrEnum):
+    QUEUED = "queued"
+    # Handed to the network; if we crash in this state the network may or may not have the post, so a retry
+    # must look before it posts again (see responders.outbox).
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str = Field(default="", max_length=200)
+    tier: str = Field(default="standard", max_length=40)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Identity(SQLModel, table=True):
+    """One account on one network. Several identities can belong to one customer."""
+
+    __table_args__ = (UniqueConstraint("network", "native_user_id", name="uq_identity_network_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    network: str = Field(max_length=20)
+    native_user_id: str = Field(max_length=100)
+    handle: str = Field(default="", max_length=200)
+    display_name: str = Field(default="", max_length=200)
+    followers: int = 0
+    # The brand's own account: its posts belong to threads but are never inbox items or customers.
+    is_own: bool = False
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Thread(SQLModel, table=True):
+    __table_args__ = (
+        UniqueConstraint("network", "conversation_id", name="uq_thread_network_conversation"),
+        Index("ix_thread_inbox", "status", "urgency"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=20)
+    conversation_id: str = Field(max_length=100)
+    brand: str = Field(default="", max_length=100)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    status: str = Field(default=ThreadStatus.NEW, max_length=20)
+    assignee: str | None = Field(default=None, max_length=100)
+    urgency: int = 0
+    tier: str = Field(default="low", max_length=20)
+    first_activity_at: datetime = Field(default_factory=utcnow)
+    last_activity_at: datetime = Field(default_factory=utcnow)
+    first_inbound_at: datetime | None = None
+    last_inbound_at: datetime | None = None
+    # The oldest customer message nobody has answered yet; None once the brand has replied.
+    awaiting_since: datetime | None = None
+    first_response_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    mention_count: int = 0
+    # Bumped on every change, so a desk can poll "what changed since T" with one indexed query.
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Mention(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("network", "native_id", name="uq_mention_network_native"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=20)
+    native_id: str = Field(max_length=100)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    identity_id: int = Field(foreign_key="identity.id", index=True)
+    brand: str = Field(default="", max_length=100)
+    is_own: bool = False
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    language: str | None = Field(default=None, max_length=20)
+    created_at: datetime
+    received_at: datetime = Field(default_factory=utcnow)
+    stored_at: datetime = Field(default_factory=utcnow)
+    reply_to_native_id: str | None = Field(default=None, max_length=100)
+    raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    sentiment: str | None = Field(default=None, max_length=20)
+    sentiment_probs: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    complaint: float | None = None
+    severity: int | None = None
+    severity_label: str | None = Field(default=None, max_length=40)
+    urgency: int = 0
+    urgency_tier: str = Field(default="low", max_length=20)
+    entities: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Reply(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    in_reply_to_id: int = Field(foreign_key="mention.id")
+    responder: str = Field(max_length=100)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default=ReplyStatus.QUEUED, max_length=20, index=True)
+    native_id: str | None = Field(default=None, max_length=100)
+    idempotency_key: str = Field(max_length=64, unique=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    template: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+
+
+class SourceCursor(SQLModel, table=True):
+    """Where a source stopped: the newest native id it has stored. Backfill starts here after a reconnect."""
+
+    source: str = Field(primary_key=True, max_length=200)
+    value: str = Field(max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Quarantine(SQLModel, table=True):
+    """Anything a network sent that could not be parsed, kept with its reason and its raw bytes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    network: str = Field(max_length=20)
+    source: str = Field(max_length=200)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class AlertEvent(SQLModel, table=True):
+    """One firing of an alert rule for one subscriber, kept until delivered."""
+
+    __table_args__ = (UniqueConstraint("rule", "subscriber", "mention_id", name="uq_alert_rule_subscriber_mention"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=100)
+    # The subscriber's name from configuration, never its URL: URLs carry credentials.
+    subscriber: str = Field(max_length=100)
+    mention_id: int | None = Field(default=None, foreign_key="mention.id", index=True)
+    thread_id: int | None = Field(default=None, foreign_key="thread.id")
+    title: str = Field(default="", max_length=300)
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="pending", max_length=20, index=True)
+    attempts: int = 0
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None
