@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from store.clock import as_utc, utcnow
 from store.incoming import Author, ScoredMention
-from store.models import Customer, Identity, Mention, SourceCursor, Thread
+from store.models import Customer, Identity, Mention, SourceCursor, Thread, ThreadStatus
 from store.threads import apply_inbound, apply_outbound
 
 
@@ -79,6 +79,8 @@ def _save_one(item: ScoredMention, *, session: Session, sla: Mapping[str, timede
             network=new.network,
             conversation_id=new.conversation_id,
             brand=new.brand,
+            # Started by the brand's own post: nothing to answer until a customer writes.
+            status=ThreadStatus.PENDING if new.is_own else ThreadStatus.NEW,
             first_activity_at=created,
             last_activity_at=created,
         )

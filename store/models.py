@@ -151,7 +151,9 @@ class Quarantine(SQLModel, table=True):
 class AlertEvent(SQLModel, table=True):
     """One firing of an alert rule for one subscriber, kept until delivered."""
 
-    __table_args__ = (UniqueConstraint("rule", "subscriber", "mention_id", name="uq_alert_rule_subscriber_mention"),)
+    __table_args__ = (
+        UniqueConstraint("rule", "subscriber", "mention_id", name="uq_alert_rule_subscriber_mention"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     rule: str = Field(max_length=100)

@@ -26,7 +26,9 @@ def apply_inbound(
         thread.urgency, thread.tier = urgency, tier
     elif urgency > thread.urgency:
         thread.urgency, thread.tier = urgency, tier
-    if thread.status in (ThreadStatus.PENDING, ThreadStatus.RESOLVED):
+    if thread.first_inbound_at is None:
+        thread.status = ThreadStatus.NEW  # first contact, even under a post of the brand's own
+    elif thread.status in (ThreadStatus.PENDING, ThreadStatus.RESOLVED):
         thread.status = ThreadStatus.OPEN
     budget = sla.get(thread.tier)
     thread.sla_due_at = thread.awaiting_since + budget if budget is not None else None

@@ -1,16 +1,16 @@
 """Alembic environment: runs on the connection `Store.migrate` hands over, or on sqlalchemy.url."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
+from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables on the metadata)
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -26,6 +26,9 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("set sqlalchemy.url in alembic.ini, or migrate through earful (store.Store.migrate)")
+    engine = create_engine(url)
     with engine.begin() as conn:
         _run(conn)
