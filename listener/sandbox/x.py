@@ -1,0 +1,374 @@
+"""A local fake X API v2 on 127.0.0.1 that tweepy talks to as if it were api.twitter.com.
+
+It replays the bundled customer-support conversations as new tweets (fresh snowflake ids, created now),
+streams the ones matching the client's rules, answers rules, recent search, tweet lookup and replies, and can
+be scripted from a test: push a tweet, drop or stall every stream, refuse the next connects, send a malformed
+line.
+
+Sandbox convenience: a reply posted through `POST /2/tweets` is authored by the brand the conversation is with
+(the brand that wrote the tweet replied to or that it mentions, looking up the thread), unless `account` is
+given, in which case every post is authored by that account, as X does for the authenticated user.
+
+Run it in an existing loop (`await sandbox.start()`) or in its own thread (`XSandboxThread(...).start()`).
+Every scripting method is safe to call from any thread."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from listener.sandbox import x_http
+from listener.sandbox.query import Query, compile_query
+from listener.sandbox.replay import DATA, Directory, Replay, SandboxTweet, Snowflakes, from_ms, load_rows
+from listener.sandbox.x_streams import KEEPALIVE, StreamHub
+from listener.sandbox.x_wire import OPERATIONAL_DISCONNECT, RateLimits
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    value: str
+    tag: str | None
+    query: Query
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "value": self.value, **({"tag": self.tag} if self.tag is not None else {})}
+
+
+class XSandbox:
+    """The fake X. `pace`: replayed tweets per second; `preposted`: corpus tweets already posted at start (a
+    first backfill finds them); `keepalive`: seconds between blank stream lines; `replay=False`: no automatic
+    replay (tests call `advance()`); `paused`: replay waits for `resume()`; `limit`: replay only the first N
+    corpus tweets; `brands`: extra handles that count as brand accounts; `account`: author of every post made
+    through the API; `repeat`: start the corpus over when it ends; `holds`: (customer, brand) seconds a replayed
+    reply waits after its parent (see Replay)."""
+
+    def __init__(
+        self,
+        *,
+        pace: float = 1.0,
+        preposted: int = 0,
+        keepalive: float = 20.0,
+        replay: bool = True,
+        paused: bool = False,
+        limit: int | None = None,
+        brands: Sequence[str] = (),
+        account: str | None = None,
+        repeat: bool = False,
+        holds: tuple[float, float] = (0.0, 0.0),
+        data: Path = DATA,
+    ) -> None:
+        if pace <= 0:
+            raise ValueError("pace is tweets per second and must be positive")
+        self.pace = pace
+        self.preposted = preposted
+        self.keepalive_seconds = keepalive
+        self.auto_replay = replay
+        # Start the corpus over when it runs out, so a long demo never falls silent.
+        self.repeat = repeat
+        self.account = account
+        self.directory = Directory(tuple(brands))
+        rows = load_rows(data)
+        self.replay = Replay(rows[:limit] if limit is not None else rows, self.directory, holds=holds)
+        self.ids = Snowflakes()
+        self.limits = RateLimits()
+        self.base_url = ""
+        self._rules: list[Rule] = []
+        self._posted: list[SandboxTweet] = []
+        self._by_id: dict[str, SandboxTweet] = {}
+        self._replies: list[SandboxTweet] = []
+        self._requests: list[dict[str, Any]] = []
+        self._delivered: list[str] = []
+        self.streams = StreamHub(keepalive, self._delivered.append)
+        self._connect_failures: list[int] = []
+        self._running = threading.Event()
+        if not paused:
+            self._running.set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._replay_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        """Serve on host:port (0 = any free port) and return the base URL, e.g. http://127.0.0.1:PORT."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        for _ in range(self.preposted):
+            self._emit_next()
+        app = web.Application(middlewares=[x_http.request_log(self)])
+        app.add_routes([web.get("/2/tweets/search/stream", self._stream), *x_http.routes(self)])
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0]
+        self.base_url = f"http://{host}:{bound[1]}"
+        if self.auto_replay:
+            self._replay_task = asyncio.create_task(self._replay_loop(), name="x-sandbox-replay")
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+            await asyncio.gather(self._replay_task, return_exceptions=True)
+            self._replay_task = None
+        self.streams.drop_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- what tests read -------------------------------------------------------------------------------------
+
+    @property
+    def posted(self) -> list[SandboxTweet]:
+        """Every tweet that exists on this fake X, oldest first."""
+        return list(self._posted)
+
+    @property
+    def replies(self) -> list[SandboxTweet]:
+        """Tweets created through `POST /2/tweets`."""
+        return list(self._replies)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """One entry per request: method, path, query, auth kind ('bearer', 'oauth1' or None), status."""
+        return [dict(entry) for entry in self._requests]
+
+    @property
+    def delivered(self) -> list[str]:
+        """Ids of the tweets actually written to a stream connection, in order."""
+        return list(self._delivered)
+
+    @property
+    def rules(self) -> list[dict[str, str]]:
+        return [rule.as_json() for rule in self._rules]
+
+    @property
+    def connections(self) -> int:
+        return len(self.streams)
+
+    def tweet(self, tweet_id: str) -> SandboxTweet | None:
+        return self._by_id.get(tweet_id)
+
+    def matching(self, query: str) -> list[SandboxTweet]:
+        """The posted tweets a query matches, oldest first (what a complete collector must end up with)."""
+        compiled = compile_query(query)
+        return [tweet for tweet in self.posted if compiled.matches(tweet)]
+
+    # -- scripting (any thread) ------------------------------------------------------------------------------
+
+    def push(
+        self,
+        tweet: str | Mapping[str, Any],
+        *,
+        author: str = "sandbox_customer",
+        in_reply_to: str | None = None,
+        lang: str | None = "en",
+    ) -> SandboxTweet:
+        """Post a tweet now. `tweet` is its text, or a dict with text and optionally author (a handle),
+        in_reply_to_tweet_id and lang. A known brand handle as author posts as that brand."""
+        if isinstance(tweet, Mapping):
+            text = str(tweet["text"])
+            author = str(tweet.get("author", author))
+            in_reply_to = tweet.get("in_reply_to_tweet_id", in_reply_to)
+            lang = tweet.get("lang", lang)
+        else:
+            text = tweet
+        return self._call(self._push, text, author, in_reply_to, lang)
+
+    def advance(self, count: int = 1) -> list[SandboxTweet]:
+        """Replay the next `count` corpus tweets at once, whatever the pace or pause."""
+        return self._call(lambda: [t for t in (self._emit_next() for _ in range(count)) if t is not None])
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+        self._call(self._wake.set)
+
+    def keepalive(self) -> None:
+        self._call(self.streams.broadcast, KEEPALIVE)
+
+    def send_raw(self, line: bytes | str) -> None:
+        """Write one line as is to every open stream (a `\\r\\n` is added if missing)."""
+        data = line.encode("utf-8", "surrogatepass") if isinstance(line, str) else line
+        self._call(self.streams.broadcast, data if data.endswith(b"\r\n") else data + b"\r\n")
+
+    def error_frame(self, *, disconnect: bool = True) -> None:
+        """An operational-disconnect errors line; then, like X, the stream is closed cleanly."""
+        self._call(self.streams.broadcast, json.dumps(OPERATIONAL_DISCONNECT).encode() + b"\r\n")
+        if disconnect:
+            self._call(self.streams.close_all)
+
+    def drop(self) -> None:
+        """Cut every open stream connection at once, mid-stream, without a clean end."""
+        self._call(self.streams.drop_all)
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing at all, not even keep-alives, for this long (tweets queue up meanwhile)."""
+        self._call(self.streams.stall, seconds)
+
+    def fail_next_connect(self, status: int, count: int = 1) -> None:
+        """Answer the next `count` stream connects with this HTTP status (count=0 clears)."""
+        self._call(self._set_failures, status, count)
+
+    def set_rate_limit(self, family: str, remaining: int) -> None:
+        """Set what is left of a family's budget ('search', 'rules', 'tweets', 'lookup'); 0 provokes a 429."""
+        self._call(self.limits.set_remaining, family, remaining)
+
+    # -- internals (loop thread only) ------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = self._loop
+        if loop is None or self._loop_thread == threading.get_ident() or loop.is_closed():
+            return fn(*args)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout=30)
+
+    def new_tweet(
+        self, text: str, author_handle: str, in_reply_to: SandboxTweet | None, lang: str | None, origin: str
+    ) -> SandboxTweet:
+        new_id, ms = self.ids.next()
+        author = self.directory.get(author_handle) or self.directory.person(author_handle)
+        return SandboxTweet(
+            id=str(new_id),
+            text=text,
+            author=author,
+            created_at=from_ms(ms),
+            conversation_id=in_reply_to.conversation_id if in_reply_to else str(new_id),
+            in_reply_to_id=in_reply_to.id if in_reply_to else None,
+            in_reply_to_user=in_reply_to.author if in_reply_to else None,
+            lang=lang,
+            origin=origin,
+        )
+
+    def _push(self, text: str, author: str, in_reply_to: str | None, lang: str | None) -> SandboxTweet:
+        parent = self._by_id.get(str(in_reply_to)) if in_reply_to else None
+        if in_reply_to and parent is None:
+            raise KeyError(f"no tweet {in_reply_to} to reply to")
+        tweet = self.new_tweet(text, author, parent, lang, "push")
+        self.emit(tweet)
+        return tweet
+
+    def _emit_next(self, now: float | None = None) -> SandboxTweet | None:
+        if self.repeat and not self.replay.remaining:
+            self.replay.restart()
+        tweet = self.replay.next_tweet(self.ids, now)
+        if tweet is not None:
+            self.emit(tweet)
+        return tweet
+
+    def emit(self, tweet: SandboxTweet) -> None:
+        """The tweet now exists: searchable, and streamed to every connection if it matches a rule."""
+        self._posted.append(tweet)
+        self._by_id[tweet.id] = tweet
+        if tweet.origin == "reply":
+            self._replies.append(tweet)
+        matched = [rule for rule in self._rules if rule.query.matches(tweet)]
+        if not matched:
+            return
+        rules = [{"id": rule.id, **({"tag": rule.tag} if rule.tag is not None else {})} for rule in matched]
+        self.streams.send_tweet(tweet, rules)
+
+    def set_rules(self, rules: list[Rule]) -> None:
+        self._rules = rules
+
+    def _set_failures(self, status: int, count: int) -> None:
+        self._connect_failures = [status] * count
+
+    async def _replay_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.pace
+        due = loop.time()
+        while self.replay.remaining or self.repeat:
+            if not self._running.is_set():
+                self._wake.clear()
+                await self._wake.wait()
+                due = loop.time()
+                continue
+            due += interval
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self._running.is_set():
+                self._emit_next(time.monotonic())
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        refusal = x_http.check_auth(request, ("bearer",))
+        if refusal is not None:
+            return refusal
+        if self._connect_failures:
+            return x_http.connect_refusal(self._connect_failures.pop(0))
+        return await self.streams.serve(request)
+
+
+class XSandboxThread:
+    """The sandbox in a background thread with its own event loop, for sync tests and `earful demo`."""
+
+    def __init__(self, **options: Any) -> None:
+        self.sandbox = XSandbox(**options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.sandbox.base_url
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=serve, name="x-sandbox", daemon=True)
+        self._thread.start()
+        ready.wait()
+        try:
+            return asyncio.run_coroutine_threadsafe(self.sandbox.start(port, host), loop).result(timeout=30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self.sandbox.stop(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> XSandbox:
+        self.start()
+        return self.sandbox
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
