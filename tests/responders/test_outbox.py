@@ -1,0 +1,128 @@
+"""The outbox: a reply reaches the network exactly once, whatever happens to earful in between."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+from sqlmodel import select
+
+from listener.config import XSettings
+from listener.sandbox.x import XSandbox, XSandboxThread
+from listener.x_sender import XSender
+from responders.outbox import Outbox, ReplyRejected, queue_reply
+from store.mentions import save_mentions
+from store.models import Reply, Thread
+
+KEY = SecretStr("test")
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an error the outbox may catch."""
+
+
+class CrashAfterPosting:
+    """The real sender; the process 'dies' right after the network accepted the post."""
+
+    def __init__(self, sender: XSender) -> None:
+        self.sender = sender
+
+    def send_reply(self, text: str, in_reply_to_native_id: str) -> str:
+        self.sender.send_reply(text, in_reply_to_native_id)
+        raise Crash
+
+    def find_reply(self, in_reply_to_native_id: str, text: str, own_handle: str | None) -> str | None:
+        return self.sender.find_reply(in_reply_to_native_id, text, own_handle)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[XSandbox]:
+    server = XSandboxThread(replay=False, keepalive=0.2, account="AcmeSupport")
+    server.start()
+    yield server.sandbox
+    server.stop()
+
+
+@pytest.fixture
+def sender(sandbox) -> XSender:
+    return XSender(
+        XSettings(
+            base_url=sandbox.base_url,
+            bearer_token=KEY,
+            consumer_key=KEY,
+            consumer_secret=KEY,
+            access_token=KEY,
+            access_token_secret=KEY,
+        )
+    )
+
+
+@pytest.fixture
+def complaint(any_store, sandbox, make_mention) -> tuple[int, str]:
+    tweet = sandbox.push("@AcmeSupport where is my refund?", author="jane")
+    with any_store.write() as s:
+        result = save_mentions([make_mention(tweet.id, conversation=tweet.conversation_id)], session=s)
+    return result.stored[0].thread_id, tweet.id
+
+
+def test_a_reply_is_posted_in_reply_to_the_customer(any_store, sandbox, sender, complaint):
+    thread_id, tweet_id = complaint
+    with any_store.write() as s:
+        queue_reply(thread_id, "Sorry Jane, refund on its way", responder="alice", session=s)
+    [reply] = Outbox(any_store, {"x": sender}).flush()
+    assert reply.status == "sent"
+    [posted] = sandbox.replies
+    assert (posted.in_reply_to_id, posted.text, posted.id) == (
+        tweet_id,
+        "Sorry Jane, refund on its way",
+        reply.native_id,
+    )
+    with any_store.read() as s:
+        assert s.get(Thread, thread_id).first_response_at is not None
+
+
+def test_a_crash_after_posting_never_posts_twice(any_store, sandbox, sender, complaint):
+    thread_id, tweet_id = complaint
+    with any_store.write() as s:
+        queue_reply(thread_id, "Sorry Jane, refund on its way", responder="alice", session=s)
+
+    with pytest.raises(Crash):
+        Outbox(any_store, {"x": CrashAfterPosting(sender)}, own_handle=lambda _t: "AcmeSupport").flush()
+    with any_store.read() as s:
+        assert s.exec(select(Reply)).one().status == "sending"
+    assert len(sandbox.replies) == 1
+
+    # earful restarts and settles its outbox: it finds the post instead of posting again.
+    [reply] = Outbox(any_store, {"x": sender}, own_handle=lambda _t: "AcmeSupport").flush()
+    assert reply.status == "sent" and reply.native_id == sandbox.replies[0].id
+    assert len(sandbox.replies) == 1
+    assert Outbox(any_store, {"x": sender}).flush() == []
+
+
+def test_a_crash_before_posting_posts_once_on_retry(any_store, sandbox, sender, complaint):
+    thread_id, _ = complaint
+    with any_store.write() as s:
+        reply = queue_reply(thread_id, "On it!", responder="alice", session=s)
+        reply.status = "sending"  # the state a crash leaves between "sending" and the network call
+    [reply] = Outbox(any_store, {"x": sender}, own_handle=lambda _t: "AcmeSupport").flush()
+    assert reply.status == "sent"
+    assert [r.text for r in sandbox.replies] == ["On it!"]
+
+
+def test_a_network_refusal_keeps_the_reply_queued_with_the_reason(any_store, sandbox, sender, complaint):
+    thread_id, _ = complaint
+    with any_store.write() as s:
+        queue_reply(thread_id, "Hello", responder="alice", session=s)
+    sandbox.set_rate_limit("tweets", 0)
+    [reply] = Outbox(any_store, {"x": sender}).flush()
+    assert reply.status == "queued" and reply.error and "429" in reply.error
+    assert sandbox.replies == []
+
+
+def test_replies_the_network_cannot_take_are_refused_before_queueing(any_store, complaint):
+    thread_id, _ = complaint
+    with pytest.raises(ReplyRejected, match="280"), any_store.write() as s:
+        queue_reply(thread_id, "x" * 281, responder="alice", session=s)
+    with pytest.raises(ReplyRejected, match="empty"), any_store.write() as s:
+        queue_reply(thread_id, "   ", responder="alice", session=s)

@@ -1,0 +1,64 @@
+"""Claiming and statuses, as two responders on one database would see them."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from responders.triage import ClaimedByOther, claim, release, set_status
+from store.mentions import save_mentions
+from store.models import Thread
+
+
+@pytest.fixture
+def thread_id(any_store, make_mention) -> int:
+    with any_store.write() as s:
+        result = save_mentions([make_mention("1")], session=s)
+    return result.stored[0].thread_id
+
+
+def test_a_claimed_thread_cannot_be_taken_by_someone_else(any_store, thread_id):
+    with any_store.write() as s:
+        assert claim(thread_id, "alice", session=s).assignee == "alice"
+    with pytest.raises(ClaimedByOther) as err, any_store.write() as s:
+        claim(thread_id, "bob", session=s)
+    assert err.value.holder == "alice"
+    # Claiming again what you hold is fine; releasing lets a colleague take it.
+    with any_store.write() as s:
+        claim(thread_id, "alice", session=s)
+        release(thread_id, "alice", session=s)
+    with any_store.write() as s:
+        assert claim(thread_id, "bob", session=s).assignee == "bob"
+
+
+def test_two_desks_racing_for_one_thread_cannot_both_win(any_store, thread_id):
+    winners: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def race(name: str) -> None:
+        barrier.wait()
+        try:
+            with any_store.write() as s:
+                claim(thread_id, name, session=s)
+            winners.append(name)
+        except ClaimedByOther:
+            pass
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in ("alice", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with any_store.read() as s:
+        holder = s.get(Thread, thread_id).assignee
+    assert winners == [holder]
+
+
+def test_status_moves_and_rejects_unknown_ones(any_store, thread_id):
+    with any_store.write() as s:
+        set_status(thread_id, "resolved", session=s)
+    with any_store.read() as s:
+        assert s.get(Thread, thread_id).status == "resolved"
+    with pytest.raises(ValueError), any_store.write() as s:
+        set_status(thread_id, "archived", session=s)
