@@ -1,0 +1,72 @@
+"""Showing text from the internet: always literal, never markup, never a terminal escape."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from rich.text import Text
+
+# C0 and C1 control characters and DEL, except newline and tab. ESC could drive the terminal itself; the
+# others garble the screen. Each is shown as its Unicode control picture, so the responder sees it was there.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x20:
+        return chr(0x2400 + code)
+    if code == 0x7F:
+        return "\u2421"
+    return "\ufffd"
+
+
+def clean(text: str, *, one_line: bool = False) -> str:
+    text = _CONTROLS.sub(_picture, text)
+    if one_line:
+        text = " ".join(text.split())
+    return text
+
+
+def literal(text: str, style: str = "", *, one_line: bool = False) -> Text:
+    """A Rich Text that displays `text` exactly: `[bold]` stays `[bold]`."""
+    return Text(clean(text, one_line=one_line), style=style, no_wrap=one_line, overflow="ellipsis")
+
+
+TIER_STYLES = {
+    "critical": "bold white on red",
+    "high": "bold black on dark_orange",
+    "normal": "black on yellow",
+    "low": "white on grey37",
+}
+
+SENTIMENT_STYLES = {"negative": "red", "neutral": "grey62", "positive": "green"}
+
+
+def tier_badge(tier: str) -> Text:
+    return Text(f" {tier.upper():<8} ", style=TIER_STYLES.get(tier, ""))
+
+
+def span(seconds: float) -> str:
+    """'45s', '12m', '3h', '2d': a duration in the fewest characters that stay honest."""
+    seconds = max(0, int(seconds))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    return span(((now or datetime.now(UTC)) - moment).total_seconds())
+
+
+def time_left(due: datetime | None, now: datetime | None = None) -> Text:
+    """SLA clock: time left, or how late, in red once it has passed."""
+    if due is None:
+        return Text("")
+    seconds = (due - (now or datetime.now(UTC))).total_seconds()
+    if seconds < 0:
+        return Text(f"-{span(-seconds)}", style="bold red")
+    return Text(span(seconds), style="dark_orange" if seconds < 300 else "")
