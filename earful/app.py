@@ -1,0 +1,176 @@
+"""The app factory: one place that builds the desk and the TUI, used by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+
+from earful.pipeline import Pipeline
+from earful.settings import Settings
+from listener.health import HealthEvent
+from responders.desk import Desk
+from responders.outbox import Outbox, Sender
+from responders.templates import load_saved_replies
+from store import Store
+from store.models import Thread
+from tui.app import EarfulApp
+
+log = logging.getLogger(__name__)
+
+
+def make_senders(settings: Settings) -> dict[str, Sender]:
+    senders: dict[str, Sender] = {}
+    x = settings.x
+    if x.enabled and all((x.consumer_key, x.consumer_secret, x.access_token, x.access_token_secret)):
+        from listener.x import XSender
+
+        senders["x"] = XSender(settings.x)
+    return senders
+
+
+def own_handles(settings: Settings) -> Callable[[Thread], str | None]:
+    """The brand account a thread's replies are posted from."""
+
+    def lookup(thread: Thread) -> str | None:
+        for brand in settings.brands:
+            if brand.name == thread.brand:
+                accounts = brand.accounts.get(thread.network, [])
+                return accounts[0] if accounts else None
+        return None
+
+    return lookup
+
+
+def make_desk(
+    settings: Settings, *, store: Store | None = None, senders: dict[str, Sender] | None = None
+) -> Desk:
+    if store is None:
+        store = Store(settings.database.url)
+        store.migrate()
+    outbox = Outbox(
+        store,
+        senders if senders is not None else make_senders(settings),
+        own_handle=own_handles(settings),
+    )
+    return Desk(
+        store=store,
+        responder=settings.desk.responder,
+        outbox=outbox,
+        saved_replies=load_saved_replies(settings.replies_path()),
+    )
+
+
+def make_tui(
+    desk: Desk,
+    *,
+    settings: Settings | None = None,
+    status: Callable[[], str] | None = None,
+    open_thread: int | None = None,
+) -> EarfulApp:
+    return EarfulApp(
+        desk,
+        refresh_seconds=settings.desk.refresh_seconds if settings else 1.0,
+        keymap=settings.desk.keys if settings else None,
+        status=status,
+        open_thread=open_thread,
+    )
+
+
+class PipelineThread:
+    """The pipeline on its own event loop in a background thread, while the desk owns the main one."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="earful-pipeline", daemon=True)
+
+    def start(self) -> PipelineThread:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # surfaced to the caller; a pipeline crash must be visible on the desk
+            log.exception("the pipeline stopped")
+            self.error = exc
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._started.set()
+        await self.pipeline.run(self._stop)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+
+    def status(self) -> str:
+        stats = self.pipeline.stats
+        if self.error is not None:
+            return f"pipeline stopped: {self.error}"
+        parts = [
+            f"{e.network} {e.state}"
+            + (f" ({e.detail})" if e.state in ("error", "retrying") and e.detail else "")
+            for e in _latest_per_network(self.pipeline.health.values())
+        ]
+        if not self.pipeline.ready.is_set():
+            parts.append("loading the model…")
+        parts.append(f"{stats.stored} stored")
+        if stats.alerts_delivered:
+            parts.append(f"{stats.alerts_delivered} alerts sent")
+        if stats.last_error:
+            parts.append(stats.last_error)
+        return " · ".join(parts)
+
+
+def _latest_per_network(events: Iterable[HealthEvent]) -> list[HealthEvent]:
+    latest: dict[str, HealthEvent] = {}
+    for event in events:
+        if event.network not in latest or event.at >= latest[event.network].at:
+            latest[event.network] = event
+    return list(latest.values())
+
+
+def serve(settings: Settings) -> None:
+    """Collectors, classifier and alerts against the configured networks, until SIGINT or SIGTERM."""
+    from earful.logs import log_to_stderr
+
+    log_to_stderr()
+    if not settings.brands:
+        raise ValueError(
+            "no brands configured: add a [[brands]] section to earful.toml (see config/earful.toml)"
+        )
+    store = Store(settings.database.url)
+    store.migrate()
+    pipeline = Pipeline(settings, store)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        outbox = make_desk(settings, store=store).outbox
+        retry = asyncio.create_task(_retry_outbox(outbox, settings.pipeline.outbox_retry_seconds, stop))
+        await pipeline.run(stop)
+        await retry
+
+    asyncio.run(main())
+
+
+async def _retry_outbox(outbox: Outbox, every: float, stop: asyncio.Event) -> None:
+    """Replies left queued (network down) or mid-send (a crash) are settled here, never posted twice."""
+    while not stop.is_set():
+        await asyncio.to_thread(outbox.flush)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass

@@ -1,0 +1,151 @@
+"""The `earful` command. Heavy imports (torch, Textual, tweepy) happen inside commands, so --help is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="earful",
+    help="A social media listening and response desk for the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="earful.toml to use (default: $EARFUL_CONFIG, then ~/.config)"),
+]
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    headless: Annotated[
+        bool, typer.Option(help="Run the pipeline without the desk; print one JSON line.")
+    ] = False,
+    mentions: Annotated[int, typer.Option(help="Headless: stop once this many mentions are stored.")] = 200,
+    pace: Annotated[float | None, typer.Option(help="Replayed tweets per second.")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="Database URL (default: a fresh SQLite demo file).")
+    ] = None,
+) -> None:
+    """Replay real customer-support conversations through the whole desk, with no credentials and no network."""
+    from earful.demo import run_demo
+
+    result = run_demo(config=config, headless=headless, mentions=mentions, pace=pace, database=database)
+    if result is not None:
+        typer.echo(json.dumps(result))
+
+
+@app.command()
+def tui(
+    config: ConfigOption = None,
+    thread: Annotated[int | None, typer.Option(help="Open this thread straight away.")] = None,
+) -> None:
+    """Open the desk on the configured database."""
+    from earful.app import make_desk, make_tui
+    from earful.logs import log_to_file
+    from earful.settings import load_settings
+
+    settings = load_settings(config)
+    log_to_file("tui")
+    desk = make_desk(settings)
+    make_tui(desk, open_thread=thread).run()
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the collectors, the classifier and alert delivery against the configured networks until Ctrl-C."""
+    from earful.app import serve as run_serve
+    from earful.settings import load_settings
+
+    run_serve(load_settings(config))
+
+
+@app.command()
+def classify(
+    config: ConfigOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
+) -> None:
+    """Score JSON lines {"text": ...} from stdin; write one JSON line of scores per input."""
+    from earful.settings import load_settings
+    from nlp import Classifier
+    from nlp.cli import classify_lines
+
+    settings = load_settings(config)
+    classifier = Classifier.load(settings.nlp)
+    classify_lines(sys.stdin, classifier, sys.stdout, batch_size=batch_size)
+
+
+@app.command(name="eval")
+def evaluate(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    data: Annotated[Path | None, typer.Option(help="Labelled datasets (default: ../shared/data).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Only the first N rows of each set (a quick check).")
+    ] = None,
+) -> None:
+    """Evaluate the shipped models on the official test splits."""
+    from nlp.training.evaluate import run_eval
+
+    figures = run_eval(data, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(figures))
+    else:
+        typer.echo(json.dumps(figures, indent=2))
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Labelled datasets (default: ../shared/data).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where the heads go (default: nlp/artifacts).")] = None,
+    seed: Annotated[int, typer.Option()] = 13,
+) -> None:
+    """Retrain the model heads, seeded, from the labelled datasets."""
+    from nlp.training.train import train as run_train
+
+    run_train(data_dir=data, out=out, seed=seed)
+
+
+@app.command()
+def report(
+    week: Annotated[str, typer.Option(help="ISO week, e.g. 2026-W47.")],
+    out: Annotated[Path, typer.Option(help="Directory for threads.csv and report.html.")] = Path("report"),
+    config: ConfigOption = None,
+) -> None:
+    """Write the weekly report: one CSV row per thread and an HTML page with the charts."""
+    from earful.settings import load_settings
+    from responders.report import build_week_report
+    from store import Store
+
+    settings = load_settings(config)
+    store = Store(settings.database.url)
+    store.migrate()
+    paths = build_week_report(store, week, out, progress=lambda step: typer.echo(step, err=True))
+    for path in (paths.csv, paths.html):
+        typer.echo(str(path))
+
+
+@app.command()
+def quarantine(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """List what the networks sent that could not be parsed, with the reason."""
+    from earful.settings import load_settings
+    from store import Store
+    from store.quarantine import list_quarantined
+
+    store = Store(load_settings(config).database.url)
+    store.migrate()
+    with store.read() as session:
+        for item in list_quarantined(session=session, limit=limit):
+            preview = item.raw[:120].decode("utf-8", "replace").encode("unicode_escape").decode("ascii")
+            typer.echo(f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.network} {item.source}: {item.reason}")
+            typer.echo(f"    {preview}")

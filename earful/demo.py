@@ -1,0 +1,259 @@
+"""`earful demo`: the whole desk on this machine, with no credentials and no network.
+
+The sandbox X server replays real customer-support conversations; the real collector, classifier, store, alert
+delivery (to a local webhook) and desk run against it, on a fresh SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_data_dir
+from pydantic import SecretStr
+from sqlmodel import func, select
+
+from earful.settings import DatabaseSettings, Settings, load_settings
+from listener.config import BrandSettings, XSettings
+from responders.alerts import AlertSettings, Subscriber
+from store import Store
+from store.models import Customer, Mention, Thread
+
+# The support accounts with the most conversations in the bundled replay, as the brands this desk answers for.
+DEMO_BRANDS = [
+    BrandSettings(
+        name="amazon", accounts={"x": ["AmazonHelp"]}, products=["Prime", "Kindle", "Alexa", "Echo"]
+    ),
+    BrandSettings(
+        name="apple", accounts={"x": ["AppleSupport"]}, products=["iPhone", "iOS", "MacBook", "iTunes"]
+    ),
+    BrandSettings(name="uber", accounts={"x": ["Uber_Support"]}, products=["Uber Eats", "UberPOOL"]),
+    BrandSettings(name="comcast", accounts={"x": ["comcastcares"]}, products=["Xfinity"]),
+    BrandSettings(name="delta", accounts={"x": ["Delta"]}, products=["SkyMiles"]),
+    BrandSettings(name="t-mobile", accounts={"x": ["TMobileHelp"]}, products=["T-Mobile ONE"]),
+    BrandSettings(name="spotify", accounts={"x": ["SpotifyCares"]}, products=["Spotify Premium"]),
+    BrandSettings(name="american-air", accounts={"x": ["AmericanAir"]}, products=["AAdvantage"]),
+    BrandSettings(name="chipotle", accounts={"x": ["ChipotleTweets"]}, products=["burrito", "queso"]),
+]
+# The sandbox accepts any well-formed credentials; these only satisfy the clients' own checks.
+SANDBOX_SECRET = SecretStr("sandbox")
+
+
+@dataclass
+class AlertInbox:
+    """A local webhook standing in for the alert subscribers (Slack, e-mail...) in the demo."""
+
+    received: list[dict[str, Any]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    def start(self) -> AlertInbox:
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    inbox.received.append(json.loads(body or b"{}"))
+                except ValueError:
+                    inbox.received.append({"body": body.decode("utf-8", "replace")})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, name="earful-alert-inbox", daemon=True).start()
+        return self
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"json://127.0.0.1:{self._server.server_address[1]}/alerts"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def demo_database() -> str:
+    path = Path(user_data_dir("earful", appauthor=False)) / "demo.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Each demo replays with fresh ids: start from an empty file rather than mix two replays.
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def demo_settings(settings: Settings, *, base_url: str, alert_url: str, database: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "database": DatabaseSettings(url=database),
+            "x": XSettings(
+                base_url=base_url,
+                bearer_token=SANDBOX_SECRET,
+                consumer_key=SANDBOX_SECRET,
+                consumer_secret=SANDBOX_SECRET,
+                access_token=SANDBOX_SECRET,
+                access_token_secret=SANDBOX_SECRET,
+            ),
+            "brands": DEMO_BRANDS,
+            "alerts": AlertSettings(
+                min_tier="critical", subscribers=[Subscriber(name="demo-webhook", url=SecretStr(alert_url))]
+            ),
+        }
+    )
+
+
+def run_demo(
+    *,
+    config: Path | None = None,
+    headless: bool = False,
+    mentions: int = 200,
+    pace: float | None = None,
+    database: str | None = None,
+) -> dict[str, Any] | None:
+    from listener.sandbox.x import XSandboxThread
+
+    base = load_settings(config)
+    sandbox = XSandboxThread(
+        pace=pace or base.demo.pace,
+        preposted=base.demo.preposted,
+        holds=(base.demo.customer_hold, base.demo.brand_hold),
+        repeat=not headless,
+    )
+    base_url = sandbox.start()
+    alerts = AlertInbox().start()
+    try:
+        settings = demo_settings(
+            base, base_url=base_url, alert_url=alerts.url, database=database or demo_database()
+        )
+        store = Store(settings.database.url)
+        store.migrate()
+        if headless:
+            return asyncio.run(_headless(settings, store, sandbox, alerts, mentions))
+        _interactive(settings, store)
+        return None
+    finally:
+        sandbox.stop()
+        alerts.stop()
+
+
+def _interactive(settings: Settings, store: Store) -> None:
+    from earful.app import PipelineThread, make_desk, make_tui
+    from earful.logs import log_to_file
+    from earful.pipeline import Pipeline
+
+    log_path = log_to_file("demo")
+    runner = PipelineThread(Pipeline(settings, store)).start()
+    try:
+        make_tui(make_desk(settings, store=store), settings=settings, status=runner.status).run()
+    finally:
+        runner.stop()
+    print(f"The demo's database is kept at {store.url}; its log at {log_path}.", file=sys.stderr)
+    print(f"Open it again with: EARFUL_DATABASE__URL='{store.url}' earful tui", file=sys.stderr)
+
+
+async def _headless(
+    settings: Settings, store: Store, sandbox: Any, alerts: AlertInbox, target: int
+) -> dict[str, Any]:
+    from earful.app import make_desk
+    from earful.logs import log_to_stderr
+    from earful.pipeline import Pipeline
+
+    log_to_stderr(level=30)
+    pipeline = Pipeline(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(pipeline.run(stop))
+    started = time.monotonic()
+    try:
+        await _wait_for_stored(pipeline, task, target, started)
+        # Stop the replay, then let everything already posted reach the store before counting losses.
+        sandbox.sandbox.pause()
+        await _drain(pipeline, task)
+        replies = await asyncio.to_thread(_answer_most_urgent, make_desk(settings, store=store))
+        await _wait_for_alerts(pipeline, alerts)
+    finally:
+        stop.set()
+        await task
+    stats = pipeline.stats
+    latencies = sorted(stats.latencies) or [0.0]
+    with store.read() as session:
+        stored_ids = set(session.exec(select(Mention.native_id).where(Mention.network == "x")))
+        threads = session.exec(select(func.count()).select_from(Thread)).one()
+        customers = session.exec(select(func.count()).select_from(Customer)).one()
+    # What a complete collector must have: every posted tweet matching the rules it registered.
+    expected = {t.id for rule in sandbox.sandbox.rules for t in sandbox.sandbox.matching(rule["value"])}
+    return {
+        "ingested": len(stored_ids),
+        "classified": stats.classified,
+        "threads": threads,
+        "customers": customers,
+        "alerts": len(alerts.received),
+        "replies": replies,
+        "lost": len(expected - stored_ids),
+        "duplicates_skipped": stats.duplicates,
+        "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
+        "latency_p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+async def _wait_for_stored(pipeline: Any, task: asyncio.Task[None], target: int, started: float) -> None:
+    shown = 0.0
+    while pipeline.stats.stored < target:
+        if task.done():
+            task.result()
+            raise RuntimeError("the pipeline stopped before the demo finished")
+        now = time.monotonic()
+        if now - shown > 2:
+            shown = now
+            done = pipeline.stats.stored
+            rate = done / max(now - started, 1e-6)
+            eta = f"ETA {(target - done) / rate:.0f}s" if rate > 0 else "loading the model"
+            print(f"stored {done}/{target} mentions · {rate:.1f}/s · {eta}", file=sys.stderr)
+        await asyncio.sleep(0.1)
+
+
+async def _drain(pipeline: Any, task: asyncio.Task[None], quiet: float = 2.0, limit: float = 30.0) -> None:
+    """Wait until no mention has arrived for `quiet` seconds (the stream and backfill have caught up)."""
+    deadline = time.monotonic() + limit
+    last, since = pipeline.stats.received, time.monotonic()
+    while time.monotonic() < deadline and not task.done():
+        await asyncio.sleep(0.1)
+        assert pipeline.bus is not None
+        busy = pipeline.stats.received != last or not pipeline.bus.queue.empty()
+        if busy or pipeline.stats.stored + pipeline.stats.duplicates < pipeline.stats.received:
+            last, since = pipeline.stats.received, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+async def _wait_for_alerts(pipeline: Any, alerts: AlertInbox, limit: float = 10.0) -> None:
+    for _ in range(int(limit / 0.1)):
+        if len(alerts.received) >= pipeline.stats.alerts_queued:
+            return
+        await asyncio.sleep(0.1)
+
+
+def _answer_most_urgent(desk: Any) -> int:
+    """Headless stand-in for a responder: answer the most urgent thread with a saved reply."""
+    rows = desk.inbox("awaiting", limit=1)
+    if not rows:
+        return 0
+    view = desk.thread(rows[0].thread_id)
+    known = desk.variables(view)
+    # A saved reply whose every variable is known: a real responder would not send "{order}" to a customer.
+    saved = next((s for s in desk.saved_replies if set(s.variables()) <= set(known)), None)
+    if saved is None:
+        return 0
+    reply = desk.reply(rows[0].thread_id, saved.fill(known), template=saved.name)
+    return 1 if reply.status == "sent" else 0
