@@ -80,7 +80,7 @@ def main() -> None:
     )
     ingest = ingest_latency(mentions=400, pace=20.0)
     print(
-        f"ingest->stored latency at {ingest['pace_per_s']:.0f} mentions/s through the headless demo: "
+        f"ingest->stored latency, sandbox posting {ingest['pace_per_s']:.0f} tweets/s (all brands), headless demo: "
         f"p50 {ingest['p50_ms']} ms, p99 {ingest['p99_ms']} ms over {ingest['mentions']} mentions, "
         f"lost {ingest['lost']}"
     )

@@ -213,8 +213,9 @@ class Replay:
     _posted_at: dict[int, float] = field(default_factory=dict)
     _done: set[int] = field(default_factory=set)
 
-    # How far ahead of the oldest waiting reply to look for something ready.
-    WINDOW = 400
+    # How far ahead of the oldest waiting reply to look for something ready: wide enough that new
+    # conversations keep arriving while many replies are held.
+    WINDOW = 3000
 
     def __post_init__(self) -> None:
         self._in_corpus = {row.tweet_id for row in self.rows}

@@ -1,0 +1,128 @@
+"""The pipeline keeps going through bad moments and loses nothing that was good."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import create_engine, func, text
+from sqlalchemy.engine import make_url
+from sqlmodel import select
+
+from earful.app import PipelineThread
+from earful.pipeline import Pipeline
+from earful.settings import PipelineSettings, Settings
+from store import Store
+from store.models import Mention, Quarantine
+
+PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+class ListCollector:
+    """A source handing over a fixed list once `go` is set (network behaviour is tested in tests/listener)."""
+
+    def __init__(self, pipeline: Pipeline, mentions: list, go: threading.Event) -> None:
+        self.pipeline, self.mentions, self.go = pipeline, mentions, go
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        self.go.wait()
+        for mention in self.mentions:
+            self.pipeline.publish(mention)
+        self._stopped.wait()
+
+    def stop(self) -> None:
+        self.go.set()
+        self._stopped.set()
+
+
+def start(store: Store, classifier, mentions: list, go: threading.Event) -> PipelineThread:
+    settings = Settings(pipeline=PipelineSettings(write_retry_max_seconds=0.5))
+    pipeline = Pipeline(
+        settings,
+        store,
+        classifier_factory=lambda: classifier,
+        collectors=lambda p: [ListCollector(p, mentions, go)],
+    )
+    runner = PipelineThread(pipeline).start()
+    assert pipeline.ready.wait(30)
+    return runner
+
+
+def wait_for(condition: Callable[[], object], limit: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def stored_ids(store: Store) -> list[str]:
+    with store.read() as s:
+        return sorted(s.exec(select(Mention.native_id)))
+
+
+def test_a_dead_database_delays_mentions_but_loses_none(make_mention, classifier):
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"earful_dead_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    store = Store(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    store.migrate()
+    mentions = [make_mention(str(i), conversation=f"c{i % 5}", author=f"u{i % 7}").mention for i in range(40)]
+    go = threading.Event()
+    runner = start(store, classifier, mentions, go)
+    try:
+        with admin.connect() as conn:  # the database goes away under the running pipeline
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+            )
+        go.set()
+        wait_for(lambda: runner.pipeline.stats.last_error, what="the pipeline to notice the database is gone")
+        assert "cannot open the database" in runner.pipeline.stats.last_error
+        assert runner.pipeline.stats.stored == 0
+
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        wait_for(lambda: runner.pipeline.stats.stored == 40, what="every mention to be stored")
+    finally:
+        runner.stop()
+        store.dispose()
+    try:
+        assert stored_ids(Store(store.url)) == sorted(str(i) for i in range(40))
+        assert runner.pipeline.stats.last_error is None
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_stopping_stores_everything_already_handed_over(sqlite_store, make_mention, classifier):
+    mentions = [make_mention(str(i), conversation=f"c{i % 9}", author=f"u{i}").mention for i in range(150)]
+    go = threading.Event()
+    runner = start(sqlite_store, classifier, mentions, go)
+    go.set()
+    wait_for(lambda: runner.pipeline.stats.received == 150, what="the collector to hand over")
+    runner.stop()
+    assert runner.error is None
+    assert stored_ids(sqlite_store) == sorted(str(i) for i in range(150))
+
+
+def test_what_the_database_refuses_is_kept_aside_and_the_rest_stored(any_store, make_mention, classifier):
+    if any_store.is_sqlite:
+        pytest.skip("SQLite takes over-long values; PostgreSQL refuses them")
+    mentions = [make_mention("1").mention, make_mention("9" * 150).mention, make_mention("2").mention]
+    go = threading.Event()
+    runner = start(any_store, classifier, mentions, go)
+    go.set()
+    wait_for(lambda: runner.pipeline.stats.stored + runner.pipeline.stats.rejected == 3, what="the batch")
+    runner.stop()
+    assert stored_ids(any_store) == ["1", "2"]
+    with any_store.read() as s:
+        [aside] = s.exec(select(Quarantine)).all()
+        assert s.exec(select(func.count()).select_from(Quarantine)).one() == 1
+    assert "too long" in aside.reason and b"9999999" in aside.raw
