@@ -127,6 +127,7 @@ def run_demo(
     sandbox = XSandboxThread(
         pace=pace or base.demo.pace,
         preposted=base.demo.preposted,
+        history_spacing=base.demo.history_spacing,
         # Holds pace conversations for a person at the desk; a headless run measures, so it replays in order.
         holds=(0.0, 0.0) if headless else (base.demo.customer_hold, base.demo.brand_hold),
         repeat=not headless,

@@ -58,6 +58,7 @@ class PipelineSettings(BaseModel):
 class DemoSettings(BaseModel):
     pace: float = Field(default=1.5, gt=0, description="replayed tweets per second")
     preposted: int = Field(default=120, ge=0, description="tweets already posted when the collector connects")
+    history_spacing: float = Field(default=45.0, ge=0, description="seconds between those earlier tweets")
     # Seconds a replayed reply waits after its parent: the brand's other agents answer after `brand_hold`, so
     # the urgent complaints stay on your desk long enough to be yours.
     customer_hold: float = Field(default=30.0, ge=0)

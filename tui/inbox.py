@@ -23,7 +23,8 @@ from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left
 if TYPE_CHECKING:
     from tui.app import EarfulApp
 
-COLUMNS = ("Tier", "Urg", "Waiting", "SLA", "Net", "Customer", "Message", "Owner", "Status")
+COLUMNS = ("Tier", "Urg", "Waiting", "SLA", "Net", "Status", "Owner", "Customer", "Message")
+MESSAGE, OWNER = COLUMNS.index("Message"), COLUMNS.index("Owner")
 VIEW_NAMES = list(VIEWS)
 
 
@@ -120,10 +121,10 @@ class InboxScreen(Screen[None]):
             Text(ago(row.awaiting_since, now) or "—"),
             time_left(row.sla_due_at, now),
             Text(row.network),
+            Text(row.status),
+            literal(row.assignee or "", one_line=True),
             customer,
             message,
-            literal(row.assignee or "", one_line=True),
-            Text(row.status),
         )
 
     def _show_counts(self, counts: dict[str, int]) -> None:

@@ -248,7 +248,9 @@ class Replay:
                 return index
         return None
 
-    def next_tweet(self, snowflakes: Snowflakes, now: float | None = None) -> SandboxTweet | None:
+    def next_tweet(
+        self, snowflakes: Snowflakes, now: float | None = None, at_ms: int | None = None
+    ) -> SandboxTweet | None:
         index = self._ready(now)
         if index is None:
             return None
@@ -257,7 +259,7 @@ class Replay:
         while self.position in self._done:
             self.position += 1
         self._posted_at[row.tweet_id] = time.monotonic() if now is None else now
-        new_id, ms = snowflakes.next()
+        new_id, ms = snowflakes.next(at_ms)
         author = (
             self.directory.brand(row.author_id) if not row.inbound else self.directory.customer(row.author_id)
         )

@@ -52,7 +52,8 @@ class XSandbox:
     replay (tests call `advance()`); `paused`: replay waits for `resume()`; `limit`: replay only the first N
     corpus tweets; `brands`: extra handles that count as brand accounts; `account`: author of every post made
     through the API; `repeat`: start the corpus over when it ends; `holds`: (customer, brand) seconds a replayed
-    reply waits after its parent (see Replay)."""
+    reply waits after its parent (see Replay); `history_spacing`: seconds between preposted tweets, dated back
+    from now (0: all posted at start)."""
 
     def __init__(
         self,
@@ -67,12 +68,14 @@ class XSandbox:
         account: str | None = None,
         repeat: bool = False,
         holds: tuple[float, float] = (0.0, 0.0),
+        history_spacing: float = 0.0,
         data: Path = DATA,
     ) -> None:
         if pace <= 0:
             raise ValueError("pace is tweets per second and must be positive")
         self.pace = pace
         self.preposted = preposted
+        self.history_spacing = history_spacing
         self.keepalive_seconds = keepalive
         self.auto_replay = replay
         # Start the corpus over when it runs out, so a long demo never falls silent.
@@ -108,8 +111,10 @@ class XSandbox:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._wake = asyncio.Event()
-        for _ in range(self.preposted):
-            self._emit_next()
+        # The history spreads back from now, so ages, SLA clocks and response times look like a real desk's.
+        start_ms = int(time.time() * 1000) - int(self.preposted * self.history_spacing * 1000)
+        for i in range(self.preposted):
+            self._emit_next(at_ms=start_ms + int(i * self.history_spacing * 1000))
         app = web.Application(middlewares=[x_http.request_log(self)])
         app.add_routes([web.get("/2/tweets/search/stream", self._stream), *x_http.routes(self)])
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
@@ -274,10 +279,10 @@ class XSandbox:
         self.emit(tweet)
         return tweet
 
-    def _emit_next(self, now: float | None = None) -> SandboxTweet | None:
+    def _emit_next(self, now: float | None = None, at_ms: int | None = None) -> SandboxTweet | None:
         if self.repeat and not self.replay.remaining:
             self.replay.restart()
-        tweet = self.replay.next_tweet(self.ids, now)
+        tweet = self.replay.next_tweet(self.ids, now, at_ms)
         if tweet is not None:
             self.emit(tweet)
         return tweet

@@ -196,3 +196,21 @@ def test_without_holds_the_replay_keeps_corpus_order():
     assert all(t is not None for t in posted)
     originals = {t.id: r for t, r in zip(posted, rows, strict=True)}
     assert [originals[t.id].tweet_id for t in posted] == [r.tweet_id for r in rows]
+
+
+def test_preposted_history_is_dated_back_from_now_in_order():
+    import time
+
+    from listener.sandbox.x import XSandboxThread
+
+    server = XSandboxThread(replay=False, preposted=20, history_spacing=60.0)
+    server.start()
+    try:
+        posted = server.sandbox.posted
+    finally:
+        server.stop()
+    ages = [time.time() - t.created_at.timestamp() for t in posted]
+    assert len(posted) == 20
+    assert 1140 <= ages[0] <= 1260 and ages[-1] <= 120
+    assert [int(t.id) for t in posted] == sorted(int(t.id) for t in posted)
+    assert all(a > b for a, b in zip(ages, ages[1:], strict=False))

@@ -7,13 +7,13 @@ from sqlmodel import select
 from textual.widgets import DataTable, Static
 
 from store.models import Reply, Thread
-from tui.inbox import InboxScreen
+from tui.inbox import MESSAGE, OWNER, InboxScreen
 from tui.thread import ThreadScreen
 
 
 def rows(app) -> list[str]:
     table = app.screen.query_one(DataTable)
-    return [table.get_row_at(i)[6].plain for i in range(table.row_count)]
+    return [table.get_row_at(i)[MESSAGE].plain for i in range(table.row_count)]
 
 
 async def test_open_the_most_urgent_thread_and_send_a_saved_reply(world):
@@ -94,7 +94,7 @@ async def test_claim_and_resolve_from_the_inbox(world):
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 1)
         await pilot.press("c")
-        await wait_for(pilot, lambda: app.screen.query_one(DataTable).get_row_at(0)[7].plain == "alice")
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).get_row_at(0)[OWNER].plain == "alice")
         await pilot.press("d")
         await wait_for(pilot, lambda: len(rows(app)) == 0)  # resolved threads leave the awaiting view
         await pilot.press("v", "v")  # awaiting -> pending -> resolved
