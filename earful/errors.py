@@ -5,12 +5,31 @@ from __future__ import annotations
 import click
 
 
-def explain(exc: BaseException) -> str | None:
-    """A message for errors with a known cause; None lets a real bug show its traceback."""
+def _known() -> tuple[type[BaseException], ...]:
+    """Errors whose message already names the cause and the fix (imported late: some modules are heavy)."""
     from earful.settings import SettingsError
+    from listener.x_rules import RuleError
+    from listener.x_sender import SendError
+    from nlp.heads import ArtifactsError
+    from nlp.training.data import DataDirError
+    from responders.outbox import ReplyRejected
     from responders.templates import TemplateError
     from store import StoreUnavailable
 
+    return (
+        SettingsError,
+        StoreUnavailable,
+        TemplateError,
+        ArtifactsError,
+        DataDirError,
+        ReplyRejected,
+        RuleError,
+        SendError,
+    )
+
+
+def explain(exc: BaseException) -> str | None:
+    """A message for errors with a known cause; None lets a real bug show its traceback."""
     if isinstance(exc, click.exceptions.Exit):
         raise SystemExit(exc.exit_code)
     if isinstance(exc, click.ClickException):
@@ -18,13 +37,11 @@ def explain(exc: BaseException) -> str | None:
         raise SystemExit(exc.exit_code)
     if isinstance(exc, click.exceptions.Abort):
         raise SystemExit(130)
-    if isinstance(exc, SettingsError | StoreUnavailable | TemplateError):
+    if isinstance(exc, _known()):
         return str(exc)
-    if isinstance(exc, FileNotFoundError | PermissionError):
-        return f"{exc.strerror}: {exc.filename}"
-    if isinstance(exc, ValueError) and type(exc) is ValueError:
-        return str(exc)
-    name = type(exc).__name__
-    if name in {"ArtifactsMissing", "DataMissing"}:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    # Plain ValueErrors are raised for bad input on purpose (a week like "2026-W47", no brands configured).
+    if type(exc) is ValueError:
         return str(exc)
     return None

@@ -109,3 +109,9 @@ def _number(cell: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_eval_without_the_datasets_says_where_it_looked_and_how_to_fix_it(tmp_path):
+    result = run(["eval", "--json"], tmp_path, env={"EARFUL_DATA_DIR": str(tmp_path / "nowhere")})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "training data not found" in result.stderr and "EARFUL_DATA_DIR" in result.stderr
