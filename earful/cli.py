@@ -86,7 +86,12 @@ def classify(
 @app.command(name="eval")
 def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    data: Annotated[Path | None, typer.Option(help="Labelled datasets (default: ../shared/data).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled datasets (default: $EARFUL_DATA_DIR, else the shared data folder beside the repository)."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option(help="Only the first N rows of each set (a quick check).")
     ] = None,
@@ -103,7 +108,12 @@ def evaluate(
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="Labelled datasets (default: ../shared/data).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Labelled datasets (default: $EARFUL_DATA_DIR, else the shared data folder beside the repository)."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Where the heads go (default: nlp/artifacts).")] = None,
     seed: Annotated[int, typer.Option()] = 13,
 ) -> None:
