@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 def make_senders(settings: Settings) -> dict[str, Sender]:
     senders: dict[str, Sender] = {}
-    x = settings.x
-    if x.enabled and all((x.consumer_key, x.consumer_secret, x.access_token, x.access_token_secret)):
+    if settings.x.enabled and settings.x.has_user_auth():
         from listener.x import XSender
 
         senders["x"] = XSender(settings.x)

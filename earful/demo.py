@@ -21,7 +21,8 @@ from pydantic import SecretStr
 from sqlmodel import func, select
 
 from earful.settings import DatabaseSettings, Settings, load_settings
-from listener.config import BrandSettings, XSettings
+from listener.config import BrandSettings
+from listener.sandbox.x import sandbox_settings
 from responders.alerts import AlertSettings, Subscriber
 from store import Store
 from store.models import Customer, Mention, Thread
@@ -42,8 +43,6 @@ DEMO_BRANDS = [
     BrandSettings(name="american-air", accounts={"x": ["AmericanAir"]}, products=["AAdvantage"]),
     BrandSettings(name="chipotle", accounts={"x": ["ChipotleTweets"]}, products=["burrito", "queso"]),
 ]
-# The sandbox accepts any well-formed credentials; these only satisfy the clients' own checks.
-SANDBOX_SECRET = SecretStr("sandbox")
 
 
 @dataclass
@@ -97,14 +96,7 @@ def demo_settings(settings: Settings, *, base_url: str, alert_url: str, database
     return settings.model_copy(
         update={
             "database": DatabaseSettings(url=database),
-            "x": XSettings(
-                base_url=base_url,
-                bearer_token=SANDBOX_SECRET,
-                consumer_key=SANDBOX_SECRET,
-                consumer_secret=SANDBOX_SECRET,
-                access_token=SANDBOX_SECRET,
-                access_token_secret=SANDBOX_SECRET,
-            ),
+            "x": sandbox_settings(base_url),
             "brands": DEMO_BRANDS,
             "alerts": AlertSettings(
                 min_tier="critical", subscribers=[Subscriber(name="demo-webhook", url=SecretStr(alert_url))]

@@ -63,14 +63,12 @@ class Pipeline:
         *,
         classifier_factory: Callable[[], Classifier] | None = None,
         collectors: Callable[[Pipeline], list[Any]] | None = None,
-        on_stored: Callable[[SaveResult], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.stats = PipelineStats()
         self._classifier_factory = classifier_factory
         self._collector_factory = collectors if collectors is not None else build_collectors
-        self._on_stored = on_stored
         self._model = ThreadPoolExecutor(1, thread_name_prefix="earful-model")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="earful-db")
         self._alerts = ThreadPoolExecutor(1, thread_name_prefix="earful-alerts")
@@ -174,8 +172,6 @@ class Pipeline:
         self.stats.latencies.extend(
             now - m.received_at.timestamp() for m in result.stored if m.received_at.timestamp() >= ready
         )
-        if self._on_stored is not None:
-            self._on_stored(result)
         if self.settings.alerts.subscribers and not self._alerts_busy.locked():
             loop.run_in_executor(self._alerts, self._deliver_alerts)
 
@@ -195,8 +191,9 @@ class Pipeline:
         from nlp import ClassifyInput
 
         inputs = [ClassifyInput(text=m.text, followers=m.author.followers) for m in batch]
+        results: list[Classification | None]
         try:
-            results = classifier.classify(inputs)
+            results = list(classifier.classify(inputs))
         except Exception:
             log.exception("classifying a batch of %s failed; retrying one by one", len(batch))
             results = []
@@ -205,7 +202,7 @@ class Pipeline:
                     results.extend(classifier.classify([item]))
                 except Exception:
                     log.exception("could not classify one mention; storing it unscored")
-                    results.append(None)  # type: ignore[arg-type]
+                    results.append(None)
         return [ScoredMention(mention=m, scores=_scores(m, r)) for m, r in zip(batch, results, strict=True)]
 
     async def _write_until_done(self, scored: list[ScoredMention], stop: asyncio.Event) -> SaveResult | None:

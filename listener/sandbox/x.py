@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from listener.config import XSettings
 from listener.sandbox import x_http
 from listener.sandbox.query import Query, compile_query
 from listener.sandbox.replay import DATA, Directory, Replay, SandboxTweet, Snowflakes, from_ms, load_rows
@@ -329,6 +331,20 @@ class XSandbox:
         if self._connect_failures:
             return x_http.connect_refusal(self._connect_failures.pop(0))
         return await self.streams.serve(request)
+
+
+def sandbox_settings(base_url: str, **overrides: Any) -> XSettings:
+    """Settings for a collector or sender talking to this sandbox: it takes any well-formed credentials."""
+    secret = SecretStr("sandbox")
+    return XSettings(
+        base_url=base_url,
+        bearer_token=secret,
+        consumer_key=secret,
+        consumer_secret=secret,
+        access_token=secret,
+        access_token_secret=secret,
+        **overrides,
+    )
 
 
 class XSandboxThread:

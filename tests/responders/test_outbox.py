@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from sqlmodel import select
 
-from listener.config import XSettings
-from listener.sandbox.x import XSandbox, XSandboxThread
+from listener.sandbox.x import XSandbox, XSandboxThread, sandbox_settings
 from listener.x_sender import XSender
 from responders.outbox import Outbox, ReplyRejected, queue_reply
 from store.mentions import save_mentions
 from store.models import Reply, Thread
-
-KEY = SecretStr("test")
 
 
 class Crash(BaseException):
@@ -46,16 +42,7 @@ def sandbox() -> Iterator[XSandbox]:
 
 @pytest.fixture
 def sender(sandbox) -> XSender:
-    return XSender(
-        XSettings(
-            base_url=sandbox.base_url,
-            bearer_token=KEY,
-            consumer_key=KEY,
-            consumer_secret=KEY,
-            access_token=KEY,
-            access_token_secret=KEY,
-        )
-    )
+    return XSender(sandbox_settings(sandbox.base_url))
 
 
 @pytest.fixture

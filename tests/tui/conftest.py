@@ -6,20 +6,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from pydantic import SecretStr
 
 from earful.app import make_desk, make_tui
 from earful.settings import DeskSettings, Settings
-from listener.config import BrandSettings, XSettings
+from listener.config import BrandSettings
 from listener.sandbox.replay import SandboxTweet
-from listener.sandbox.x import XSandbox, XSandboxThread
+from listener.sandbox.x import XSandbox, XSandboxThread, sandbox_settings
 from responders.desk import Desk
 from store import Store
 from store.incoming import ScoredMention
 from store.mentions import save_mentions
 from tui.app import EarfulApp
-
-KEY = SecretStr("test")
 
 
 @dataclass
@@ -41,14 +38,7 @@ def world(sqlite_store, make_mention) -> Iterator[DeskWorld]:
     base_url = server.start()
     sandbox = server.sandbox
     settings = Settings(
-        x=XSettings(
-            base_url=base_url,
-            bearer_token=KEY,
-            consumer_key=KEY,
-            consumer_secret=KEY,
-            access_token=KEY,
-            access_token_secret=KEY,
-        ),
+        x=sandbox_settings(base_url),
         brands=[BrandSettings(name="acme", accounts={"x": ["AcmeSupport"]})],
         desk=DeskSettings(responder="alice", refresh_seconds=0.1),
     )
