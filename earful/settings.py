@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from listener.config import BrandSettings, XSettings
+from listener.config import BlueskySettings, BrandSettings, MastodonSettings, RedditSettings, XSettings
 from nlp.config import NLPSettings
 from responders.alerts import AlertSettings
 from responders.sla import SLASettings
@@ -75,6 +75,9 @@ class Settings(BaseSettings):
 
     database: DatabaseSettings = DatabaseSettings()
     x: XSettings = XSettings()
+    mastodon: MastodonSettings = MastodonSettings()
+    bluesky: BlueskySettings = BlueskySettings()
+    reddit: RedditSettings = RedditSettings()
     brands: list[BrandSettings] = Field(default_factory=list)
     nlp: NLPSettings = NLPSettings()
     sla: SLASettings = SLASettings()

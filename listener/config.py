@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator
 
 from listener.transport import X_API
 
@@ -43,14 +45,110 @@ class XSettings(BaseModel):
         return all((self.consumer_key, self.consumer_secret, self.access_token, self.access_token_secret))
 
 
+def _http_base(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+# Every base URL comes from configuration or EARFUL_<NETWORK>__BASE_URL, so any server speaking the protocol
+# (the sandbox, a proxy, a self-hosted instance) can stand in for the real one.
+BaseURL = Annotated[str, AfterValidator(_http_base)]
+
+
+class MastodonSettings(BaseModel):
+    """One Mastodon server (the brand's account lives there); hashtag streams and the account's mentions."""
+
+    enabled: bool = False
+    base_url: BaseURL = "https://mastodon.social"
+    access_token: SecretStr | None = None
+    # Hashtags to stream (without '#'); each brand's own hashtags in its terms are added to these.
+    hashtags: list[str] = Field(default_factory=list)
+    # The notification stream of the token's account: replies to and mentions of the brand.
+    notifications: bool = True
+    # Mastodon sends a ':thump' heartbeat about every 10 s; silence for longer than this is a dead stream.
+    read_timeout: float = Field(default=45.0, gt=0, le=600)
+    # With no streaming (the server refuses it), poll the REST timelines this often.
+    poll_seconds: float = Field(default=30.0, gt=0)
+
+
+class BlueskySettings(BaseModel):
+    """Bluesky: Jetstream (v1 framing: JSON text frames from /subscribe) for live posts, the AppView for search
+    and the PDS (the brand's account) for replies."""
+
+    enabled: bool = False
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network"
+    base_url: BaseURL = (
+        "https://bsky.social"  # the PDS: login, posting; also answers searchPosts via the AppView
+    )
+    handle: str | None = None
+    app_password: SecretStr | None = None
+    # On reconnect, replay from this long before the stored cursor (Jetstream's own advice; dedupe covers it).
+    rewind_seconds: float = Field(default=5.0, ge=0, le=3600)
+    read_timeout: float = Field(default=60.0, gt=0, le=600)
+    poll_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("jetstream_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value.rstrip("/")
+
+
+class RedditSettings(BaseModel):
+    """Reddit (script app credentials): comments and submissions of the listed subreddits, filtered by terms."""
+
+    enabled: bool = False
+    base_url: BaseURL = "https://oauth.reddit.com"
+    auth_url: BaseURL = "https://www.reddit.com"
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    user_agent: str = "earful/0.1 (social listening desk)"
+    subreddits: list[str] = Field(default_factory=list)
+    poll_seconds: float = Field(default=5.0, gt=0)
+
+
+NETWORKS = ("x", "mastodon", "bluesky", "reddit")
+
+
 class BrandSettings(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    # X rule values, each one alternative: `acme`, `"my order"`, `acme -job` (space = AND inside one term).
+    # Each term one alternative, in the query language of listener/terms.py (X's, plus AND/NOT):
+    # `acme`, `"my order"`, `acme -job`, `acme AND (refund OR "late delivery") NOT job`.
     terms: list[str] = Field(default_factory=list)
+    # Which networks listen for this brand (each network must also be enabled in its own section).
+    networks: list[str] = Field(default_factory=lambda: list(NETWORKS))
     # Network -> the brand's own handles, e.g. {"x": ["AmazonHelp"]}: their posts are the brand's side of
     # threads.
     accounts: dict[str, list[str]] = Field(default_factory=dict)
     products: list[str] = Field(default_factory=list)
+
+    @field_validator("networks")
+    @classmethod
+    def _known_networks(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NETWORKS))
+        if unknown:
+            raise ValueError(f"unknown network {', '.join(unknown)}; choose from {', '.join(NETWORKS)}")
+        return value
+
+    @field_validator("terms")
+    @classmethod
+    def _valid_terms(cls, value: list[str]) -> list[str]:
+        from listener.terms import QueryError, compile_query
+
+        for term in value:
+            if term.strip():
+                try:
+                    compile_query(term)
+                except QueryError as exc:
+                    raise ValueError(f"term {term!r}: {exc}") from exc
+        return value
+
+    def listens_on(self, network: str) -> bool:
+        return network in self.networks
 
     @field_validator("accounts")
     @classmethod

@@ -17,7 +17,9 @@ class SourceState(StrEnum):
     STARTING = "starting"
     CONNECTED = "connected"  # the stream is open; a backfill may still be closing the gap
     BACKFILLING = "backfilling"
-    LIVE = "live"  # connected and nothing missed since the last stored cursor
+    LIVE = "streaming"  # connected and nothing missed since the last stored cursor
+    POLLING = "polling"  # no stream (none offered, or none allowed): asking every few seconds, caught up
+    RATE_LIMITED = "rate-limited"  # waiting for the network's reset time (HealthEvent.until)
     WARNING = "warning"  # something worth a look that did not stop collection
     RETRYING = "retrying"
     ERROR = "error"  # needs a person: bad credentials, invalid rules, a truncated backfill
@@ -32,6 +34,8 @@ class HealthEvent:
     state: SourceState
     detail: str = ""
     at: datetime = field(default_factory=utcnow)
+    # RATE_LIMITED and RETRYING: when the next attempt is due.
+    until: datetime | None = None
 
 
 HealthCallback = Callable[[HealthEvent], None]
@@ -44,18 +48,21 @@ class Reporter:
         SourceState.ERROR: logging.ERROR,
         SourceState.WARNING: logging.WARNING,
         SourceState.RETRYING: logging.WARNING,
+        SourceState.RATE_LIMITED: logging.WARNING,
     }
 
     def __init__(self, network: str, callback: HealthCallback | None) -> None:
         self.network = network
         self.callback = callback
 
-    def __call__(self, source: str, state: SourceState, detail: str = "") -> None:
+    def __call__(
+        self, source: str, state: SourceState, detail: str = "", *, until: datetime | None = None
+    ) -> None:
         suffix = f" ({detail})" if detail else ""
         log.log(self._LEVELS.get(state, logging.INFO), "%s %s: %s%s", self.network, source, state, suffix)
         if self.callback is None:
             return
         try:
-            self.callback(HealthEvent(self.network, source, state, detail))
+            self.callback(HealthEvent(self.network, source, state, detail, until=until))
         except Exception:
             log.exception("the health callback failed; collection goes on")

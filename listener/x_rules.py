@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from listener.config import BrandSettings
+from listener.terms import QueryError, compile_query
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,11 @@ def brand_of_tag(tag: str | None) -> str | None:
     return tag[len(TAG_PREFIX) :] or None
 
 
-def _clause(term: str) -> str:
-    term = term.strip()
+def _clause(term: str, brand: str) -> str:
+    try:
+        term = compile_query(term.strip()).x_rule()
+    except QueryError as exc:
+        raise RuleError(f"brand {brand!r}: the term {term!r} is not valid: {exc}") from exc
     plain = term.startswith('"') and term.endswith('"') and term.count('"') == 2
     # A term with spaces is an AND (or an OR) of its own: keep it one alternative among the brand's others.
     return term if plain or " " not in term else f"({term})"
@@ -47,7 +51,7 @@ def brand_rules(brand: BrandSettings) -> list[WantedRule]:
     clauses: list[str] = []
     for handle in brand.handles("x"):
         clauses += [f"@{handle}", f"from:{handle}"]
-    clauses += [_clause(term) for term in brand.terms if term.strip()]
+    clauses += [_clause(term, brand.name) for term in brand.terms if term.strip()]
     tag = brand_tag(brand)
     rules: list[WantedRule] = []
     current = ""

@@ -29,10 +29,11 @@ from pydantic import SecretStr
 
 from listener.config import XSettings
 from listener.sandbox import x_http
-from listener.sandbox.query import Query, compile_query
 from listener.sandbox.replay import DATA, Directory, Replay, SandboxTweet, Snowflakes, from_ms, load_rows
+from listener.sandbox.running import SandboxThread
 from listener.sandbox.x_streams import KEEPALIVE, StreamHub
 from listener.sandbox.x_wire import OPERATIONAL_DISCONNECT, RateLimits
+from listener.terms import Query, compile_query
 
 T = TypeVar("T")
 
@@ -347,49 +348,8 @@ def sandbox_settings(base_url: str, **overrides: Any) -> XSettings:
     )
 
 
-class XSandboxThread:
-    """The sandbox in a background thread with its own event loop, for sync tests and `earful demo`."""
+class XSandboxThread(SandboxThread[XSandbox]):
+    """The X sandbox in a background thread with its own event loop, for sync tests and `earful demo`."""
 
     def __init__(self, **options: Any) -> None:
-        self.sandbox = XSandbox(**options)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        return self.sandbox.base_url
-
-    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-            loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=serve, name="x-sandbox", daemon=True)
-        self._thread.start()
-        ready.wait()
-        try:
-            return asyncio.run_coroutine_threadsafe(self.sandbox.start(port, host), loop).result(timeout=30)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self.sandbox.stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> XSandbox:
-        self.start()
-        return self.sandbox
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        super().__init__(XSandbox(**options), name="x-sandbox")

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from listener.sandbox.query import QueryError, compile_query
 from listener.sandbox.replay import SandboxTweet, iso_ms
 from listener.sandbox.x_wire import Fields, auth_kind, includes_for, invalid_request, problem, render_tweet
+from listener.terms import QueryError, compile_query
 
 if TYPE_CHECKING:
     from listener.sandbox.x import XSandbox

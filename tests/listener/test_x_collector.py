@@ -22,7 +22,7 @@ RULE = brand_rules(DESK)[0].value
 
 
 def is_live(running) -> bool:
-    return "live" in running.states()
+    return "streaming" in running.states()
 
 
 def test_stream_delivers_replayed_tweets_with_authors_and_threads(sandbox_factory, run_collector, store_sink):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from listener.sandbox.query import QueryError, compile_query
+from listener.terms import QueryError, compile_query
 
 
 @dataclass

@@ -60,7 +60,7 @@ def test_the_reply_reaches_the_collector_as_the_brands_own_post(server, run_coll
     sandbox = server.sandbox
     brand = BrandSettings(name="acme", accounts={"x": ["AcmeCo"]})
     running = run_collector(server.base_url, [brand])
-    wait_for(lambda: "live" in [str(e.state) for e in running.health], what="the stream")
+    wait_for(lambda: "streaming" in [str(e.state) for e in running.health], what="the stream")
     question = sandbox.push("@AcmeCo is the store open today?", author="lee")
     reply_id = XSender(x_settings(server.base_url, **SECRETS)).send_reply("Yes, until 8pm!", question.id)
 

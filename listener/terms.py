@@ -1,10 +1,15 @@
-"""A subset of X's rule and search query language, for the sandbox to decide what a rule or a search matches.
+"""Brand terms: one boolean query language, evaluated the same way on every network.
 
-Supported: space = AND (binds tighter than OR, as on X), `OR`, `-` negation, "quoted phrases", parentheses,
-`@handle` (mentioned in the text), `from:handle`, `to:handle`, `conversation_id:ID`, `lang:xx`, `is:reply`,
-`is:retweet`, `#hashtag` and bare keywords. Keywords and phrases match X's way: on word tokens,
+It is X's rule language, the one most social media managers already write, with words for the operators too:
+space or `AND` (binds tighter than OR, as on X), `OR`, `-` or `NOT` for negation, "quoted phrases",
+parentheses, `@handle` (mentioned in the text), `from:handle`, `to:handle`, `conversation_id:ID`, `lang:xx`,
+`is:reply`, `is:retweet`, `#hashtag` and bare keywords. Keywords and phrases match on word tokens,
 case-insensitive, so `order` matches "Order!" but not "reorder", and `"my order"` needs the two words next to
-each other."""
+each other.
+
+X evaluates the rules itself (`Query.x_rule()` renders them in X's own syntax); Mastodon, Bluesky and Reddit
+deliver more than a brand wants, so their collectors keep a post only if `BrandMatcher` says it matches. The X
+sandbox evaluates rules and searches with this same code, so what the sandbox streams is what X would."""
 
 from __future__ import annotations
 
@@ -54,6 +59,10 @@ class Node:
     def matches(self, tweet: Matchable) -> bool:
         raise NotImplementedError
 
+    def x(self) -> str:
+        """This node in X's rule syntax."""
+        raise NotImplementedError
+
     @property
     def positive(self) -> bool:
         """Whether the node can match on its own; X refuses a rule made only of negations."""
@@ -67,6 +76,9 @@ class Keyword(Node):
     def matches(self, tweet: Matchable) -> bool:
         return _contains_run(words(tweet.text), self.tokens)
 
+    def x(self) -> str:
+        return self.tokens[0] if len(self.tokens) == 1 else '"' + " ".join(self.tokens) + '"'
+
 
 @dataclass(frozen=True)
 class Mention(Node):
@@ -76,6 +88,9 @@ class Mention(Node):
         pattern = rf"(?<![\w@])@{re.escape(self.handle)}(?!\w)"
         return re.search(pattern, tweet.text, re.IGNORECASE) is not None
 
+    def x(self) -> str:
+        return f"@{self.handle}"
+
 
 @dataclass(frozen=True)
 class Hashtag(Node):
@@ -83,6 +98,9 @@ class Hashtag(Node):
 
     def matches(self, tweet: Matchable) -> bool:
         return re.search(rf"(?<![\w#])#{re.escape(self.tag)}(?!\w)", tweet.text, re.IGNORECASE) is not None
+
+    def x(self) -> str:
+        return f"#{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -102,8 +120,11 @@ class Operator(Node):
             return (tweet.lang or "").casefold() == value
         if value == "reply":
             return tweet.in_reply_to_username is not None
-        # The sandbox has no retweets, quotes or verified accounts.
+        # Retweets, quotes and verified accounts exist only on X, which evaluates these operators itself.
         return False
+
+    def x(self) -> str:
+        return f"{self.name}:{self.value}"
 
 
 @dataclass(frozen=True)
@@ -112,6 +133,10 @@ class Not(Node):
 
     def matches(self, tweet: Matchable) -> bool:
         return not self.inner.matches(tweet)
+
+    def x(self) -> str:
+        inner = self.inner.x()
+        return f"-({inner})" if isinstance(self.inner, And | Or) else f"-{inner}"
 
     @property
     def positive(self) -> bool:
@@ -125,6 +150,9 @@ class And(Node):
     def matches(self, tweet: Matchable) -> bool:
         return all(part.matches(tweet) for part in self.parts)
 
+    def x(self) -> str:
+        return " ".join(f"({part.x()})" if isinstance(part, Or) else part.x() for part in self.parts)
+
     @property
     def positive(self) -> bool:
         return any(part.positive for part in self.parts)
@@ -136,6 +164,9 @@ class Or(Node):
 
     def matches(self, tweet: Matchable) -> bool:
         return any(part.matches(tweet) for part in self.parts)
+
+    def x(self) -> str:
+        return " OR ".join(part.x() for part in self.parts)
 
     @property
     def positive(self) -> bool:
@@ -193,16 +224,21 @@ class _Parser:
     def parse_and(self) -> Node:
         parts: list[Node] = []
         while (token := self.peek()) is not None and token not in (")", "OR"):
+            if token == "AND":
+                self.take()
+                if self.peek() in (None, ")", "OR", "AND"):
+                    raise QueryError("an AND must be followed by a term")
+                continue
             parts.append(self.parse_unary())
         if not parts:
             raise QueryError(f"expected a term at position {self.pos}")
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def parse_unary(self) -> Node:
-        if self.peek() == "-":
-            self.take()
-            if self.peek() in (None, ")", "OR"):
-                raise QueryError("a '-' must be followed by a term")
+        if self.peek() in ("-", "NOT"):
+            word = self.take()
+            if self.peek() in (None, ")", "OR", "AND"):
+                raise QueryError(f"a {word!r} must be followed by a term")
             return Not(self.parse_unary())
         return self.parse_atom()
 
@@ -250,6 +286,10 @@ class Query:
     def matches(self, tweet: Matchable) -> bool:
         return self.root.matches(tweet)
 
+    def x_rule(self) -> str:
+        """The query in X's own syntax (`AND`/`NOT` written as X writes them), for stream rules and search."""
+        return self.root.x()
+
     def authors(self) -> set[str]:
         """The handles the query follows with `from:` (not negated)."""
         found: set[str] = set()
@@ -274,3 +314,54 @@ def compile_query(text: str) -> Query:
     if not root.positive:
         raise QueryError("Rules must contain a non-negation term")
     return Query(text, root)
+
+
+@dataclass(frozen=True)
+class Post:
+    """Any network's post, as the query language sees it (the fields of `Matchable`)."""
+
+    text: str
+    author_username: str = ""
+    conversation_id: str = ""
+    in_reply_to_username: str | None = None
+    lang: str | None = None
+
+
+class BrandMatcher:
+    """Which configured brands a post is about: any of a brand's terms matches, or it names one of the brand's
+    own accounts on that network. Built once at start, so a bad term fails there with the brand and term named."""
+
+    def __init__(self, brands: Sequence[_Brand], network: str) -> None:
+        self._rules: list[tuple[str, list[Query], list[Node]]] = []
+        for brand in brands:
+            queries = []
+            for term in brand.terms:
+                if not term.strip():
+                    continue
+                try:
+                    queries.append(compile_query(term))
+                except QueryError as exc:
+                    raise QueryError(f"brand {brand.name!r}, term {term!r}: {exc}") from exc
+            handles: list[Node] = [Mention(handle) for handle in brand.handles(network)]
+            self._rules.append((brand.name, queries, handles))
+
+    def brands(self, post: Matchable) -> list[str]:
+        return [
+            name
+            for name, queries, handles in self._rules
+            if any(q.matches(post) for q in queries) or any(h.matches(post) for h in handles)
+        ]
+
+    def first(self, post: Matchable) -> str | None:
+        found = self.brands(post)
+        return found[0] if found else None
+
+
+class _Brand(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def terms(self) -> list[str]: ...
+
+    def handles(self, network: str) -> list[str]: ...
