@@ -84,7 +84,14 @@ def main() -> None:
         f"p50 {ingest['p50_ms']} ms, p99 {ingest['p99_ms']} ms over {ingest['mentions']} mentions, "
         f"lost {ingest['lost']}"
     )
-    print(json.dumps({"classification": c, "ingest": ingest}))
+    from bench.ingest import ingest_rates
+
+    rates = ingest_rates()
+    for mode, figures in rates.items():
+        print(
+            f"sustained ingest, sandbox -> store, {mode}: {figures['per_s']} mentions/s over {figures['mentions']}"
+        )
+    print(json.dumps({"classification": c, "ingest": ingest, "ingest_rate": rates}))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,18 @@ def make_senders(settings: Settings) -> dict[str, Sender]:
         from listener.x import XSender
 
         senders["x"] = XSender(settings.x)
+    if settings.mastodon.enabled and settings.mastodon.access_token is not None:
+        from listener.mastodon import MastodonSender
+
+        senders["mastodon"] = MastodonSender(settings.mastodon)
+    if settings.bluesky.enabled and settings.bluesky.handle and settings.bluesky.app_password is not None:
+        from listener.bluesky import BlueskySender
+
+        senders["bluesky"] = BlueskySender(settings.bluesky)
+    if settings.reddit.enabled and settings.reddit.username and settings.reddit.password is not None:
+        from listener.reddit import RedditSender
+
+        senders["reddit"] = RedditSender(settings.reddit)
     return senders
 
 
@@ -150,7 +162,8 @@ def serve(settings: Settings) -> None:
         )
     store = Store(settings.database.url)
     store.migrate()
-    pipeline = Pipeline(settings, store)
+    consume = settings.bus.kind == "memory" or settings.bus.serve_consumes
+    pipeline = Pipeline(settings, store, consume=consume)
 
     async def main() -> None:
         stop = asyncio.Event()

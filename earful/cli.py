@@ -143,6 +143,99 @@ def report(
 
 
 @app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for scripts.")] = False,
+) -> None:
+    """Each source's health: streaming, backfilling, rate-limited until T, failing and why, last event."""
+    from earful.ops import print_status, status_report
+    from earful.settings import load_settings
+    from store import Store
+
+    store = Store(load_settings(config).database.url)
+    store.migrate()
+    report = status_report(store)
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        print_status(report, sys.stdout)
+
+
+@app.command()
+def listen(
+    config: ConfigOption = None,
+    until_idle: Annotated[
+        float | None,
+        typer.Option(
+            help="Stop after this many seconds with no new event (default: run until Ctrl-C).", min=0.1
+        ),
+    ] = None,
+) -> None:
+    """Run the configured collectors and the pipeline (no desk); print the run's figures as JSON at the end."""
+    from earful.logs import log_to_stderr
+    from earful.ops import listen as run_listen
+    from earful.settings import load_settings
+    from store import Store
+
+    settings = load_settings(config)
+    if not settings.brands:
+        raise typer.BadParameter("no brands configured: add a [[brands]] section to earful.toml")
+    log_to_stderr()
+    store = Store(settings.database.url)
+    store.migrate()
+    typer.echo(json.dumps(run_listen(settings, store, until_idle=until_idle)))
+
+
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    until_idle: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds with nothing to do.", min=0.1)
+    ] = None,
+) -> None:
+    """Classify and store mentions from the NATS JetStream bus; run as many as the load needs."""
+    from earful.logs import log_to_stderr
+    from earful.ops import listen as run_listen
+    from earful.settings import load_settings
+    from store import Store
+
+    settings = load_settings(config)
+    log_to_stderr()
+    store = Store(settings.database.url)
+    store.migrate()
+    typer.echo(json.dumps(run_listen(settings, store, until_idle=until_idle, worker=True)))
+
+
+export_app = typer.Typer(help="Write stored data out for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("mentions")
+def export_mentions(
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl (one JSON object per line) or csv.")] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Every stored mention: network, native id, thread, author handle, text and scores."""
+    from earful.ops import export_mentions as run_export
+    from earful.settings import load_settings
+    from store import Store
+
+    if fmt not in ("jsonl", "csv"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; use jsonl or csv", param_hint="--format")
+    store = Store(load_settings(config).database.url)
+    store.migrate()
+    if output is None:
+        count = run_export(store, sys.stdout, fmt)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            count = run_export(store, out, fmt)
+        typer.echo(f"{count} mentions written to {output}", err=True)
+
+
+@app.command()
 def quarantine(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,

@@ -1,7 +1,8 @@
 """`earful demo`: the whole desk on this machine, with no credentials and no network.
 
-The sandbox X server replays real customer-support conversations; the real collector, classifier, store, alert
-delivery (to a local webhook) and desk run against it, on a fresh SQLite file.
+Sandbox X, Mastodon, Bluesky and Reddit servers replay real customer-support conversations over each network's
+own wire protocol; the real collectors, classifier, store, alert delivery (to a local webhook) and desk run
+against them, on a fresh SQLite file.
 """
 
 from __future__ import annotations
@@ -20,29 +21,11 @@ from platformdirs import user_data_dir
 from pydantic import SecretStr
 from sqlmodel import func, select
 
+from earful.demo_networks import DemoNetworks, demo_brands
 from earful.settings import DatabaseSettings, Settings, load_settings
-from listener.config import BrandSettings
-from listener.sandbox.x import sandbox_settings
 from responders.alerts import AlertSettings, Subscriber
 from store import Store
 from store.models import Customer, Mention, Thread
-
-# The support accounts with the most conversations in the bundled replay, as the brands this desk answers for.
-DEMO_BRANDS = [
-    BrandSettings(
-        name="amazon", accounts={"x": ["AmazonHelp"]}, products=["Prime", "Kindle", "Alexa", "Echo"]
-    ),
-    BrandSettings(
-        name="apple", accounts={"x": ["AppleSupport"]}, products=["iPhone", "iOS", "MacBook", "iTunes"]
-    ),
-    BrandSettings(name="uber", accounts={"x": ["Uber_Support"]}, products=["Uber Eats", "UberPOOL"]),
-    BrandSettings(name="comcast", accounts={"x": ["comcastcares"]}, products=["Xfinity"]),
-    BrandSettings(name="delta", accounts={"x": ["Delta"]}, products=["SkyMiles"]),
-    BrandSettings(name="t-mobile", accounts={"x": ["TMobileHelp"]}, products=["T-Mobile ONE"]),
-    BrandSettings(name="spotify", accounts={"x": ["SpotifyCares"]}, products=["Spotify Premium"]),
-    BrandSettings(name="american-air", accounts={"x": ["AmericanAir"]}, products=["AAdvantage"]),
-    BrandSettings(name="chipotle", accounts={"x": ["ChipotleTweets"]}, products=["burrito", "queso"]),
-]
 
 
 @dataclass
@@ -92,12 +75,13 @@ def demo_database() -> str:
     return f"sqlite:///{path}"
 
 
-def demo_settings(settings: Settings, *, base_url: str, alert_url: str, database: str) -> Settings:
+def demo_settings(settings: Settings, *, networks: dict[str, Any], alert_url: str, database: str) -> Settings:
     return settings.model_copy(
         update={
             "database": DatabaseSettings(url=database),
-            "x": sandbox_settings(base_url),
-            "brands": DEMO_BRANDS,
+            **networks,
+            "bus": settings.bus.model_copy(update={"kind": "memory"}),
+            "brands": demo_brands(),
             "alerts": AlertSettings(
                 min_tier="critical", subscribers=[Subscriber(name="demo-webhook", url=SecretStr(alert_url))]
             ),
@@ -113,31 +97,21 @@ def run_demo(
     pace: float | None = None,
     database: str | None = None,
 ) -> dict[str, Any] | None:
-    from listener.sandbox.x import XSandboxThread
-
     base = load_settings(config)
-    sandbox = XSandboxThread(
-        pace=pace or base.demo.pace,
-        preposted=base.demo.preposted,
-        history_spacing=base.demo.history_spacing,
-        # Holds pace conversations for a person at the desk; a headless run measures, so it replays in order.
-        holds=(0.0, 0.0) if headless else (base.demo.customer_hold, base.demo.brand_hold),
-        repeat=not headless,
-    )
-    base_url = sandbox.start()
+    networks = DemoNetworks(base.demo, pace=pace or base.demo.pace, headless=headless).start()
     alerts = AlertInbox().start()
     try:
         settings = demo_settings(
-            base, base_url=base_url, alert_url=alerts.url, database=database or demo_database()
+            base, networks=networks.settings(), alert_url=alerts.url, database=database or demo_database()
         )
         store = Store(settings.database.url)
         store.migrate()
         if headless:
-            return asyncio.run(_headless(settings, store, sandbox, alerts, mentions))
+            return asyncio.run(_headless(settings, store, networks, alerts, mentions))
         _interactive(settings, store)
         return None
     finally:
-        sandbox.stop()
+        networks.stop()
         alerts.stop()
 
 
@@ -157,7 +131,7 @@ def _interactive(settings: Settings, store: Store) -> None:
 
 
 async def _headless(
-    settings: Settings, store: Store, sandbox: Any, alerts: AlertInbox, target: int
+    settings: Settings, store: Store, networks: DemoNetworks, alerts: AlertInbox, target: int
 ) -> dict[str, Any]:
     from earful.app import make_desk
     from earful.logs import log_to_stderr
@@ -171,7 +145,7 @@ async def _headless(
     try:
         await _wait_for_stored(pipeline, task, target, started)
         # Stop the replay, then let everything already posted reach the store before counting losses.
-        sandbox.sandbox.pause()
+        networks.pause()
         await _drain(pipeline, task)
         replies = await asyncio.to_thread(_answer_most_urgent, make_desk(settings, store=store))
         await _wait_for_alerts(pipeline, alerts)
@@ -182,12 +156,18 @@ async def _headless(
     latencies = sorted(stats.latencies) or [0.0]
     with store.read() as session:
         stored_ids = set(session.exec(select(Mention.native_id).where(Mention.network == "x")))
+        per_network = dict(
+            session.exec(select(Mention.network, func.count()).group_by(Mention.network)).all()
+        )
         threads = session.exec(select(func.count()).select_from(Thread)).one()
         customers = session.exec(select(func.count()).select_from(Customer)).one()
-    # What a complete collector must have: every posted tweet matching the rules it registered.
-    expected = {t.id for rule in sandbox.sandbox.rules for t in sandbox.sandbox.matching(rule["value"])}
+    # What a complete X collector must have: every posted tweet matching the rules it registered. (Each
+    # network's own fault tests prove the same for Mastodon, Bluesky and Reddit.)
+    x = networks.x
+    expected = {t.id for rule in x.rules for t in x.matching(rule["value"])}
     return {
-        "ingested": len(stored_ids),
+        "ingested": sum(per_network.values()),
+        "per_network": per_network,
         "classified": stats.classified,
         "threads": threads,
         "customers": customers,
@@ -223,9 +203,9 @@ async def _drain(pipeline: Any, task: asyncio.Task[None], quiet: float = 2.0, li
     last, since = pipeline.stats.received, time.monotonic()
     while time.monotonic() < deadline and not task.done():
         await asyncio.sleep(0.1)
-        assert pipeline.bus is not None
-        busy = pipeline.stats.received != last or not pipeline.bus.queue.empty()
-        if busy or pipeline.stats.stored + pipeline.stats.duplicates < pipeline.stats.received:
+        stats = pipeline.stats
+        busy = stats.received != last or stats.stored + stats.duplicates + stats.rejected < stats.received
+        if busy:
             last, since = pipeline.stats.received, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return

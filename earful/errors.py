@@ -39,6 +39,9 @@ def explain(exc: BaseException) -> str | None:
         raise SystemExit(130)
     if isinstance(exc, _known()):
         return str(exc)
+    # Raised on purpose with the fix in the message (NATS unreachable); a bare one keeps its traceback.
+    if type(exc) is ConnectionError and str(exc):
+        return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     # Plain ValueErrors are raised for bad input on purpose (a week like "2026-W47", no brands configured).

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import OperationalError
 
 from earful.settings import Settings
-from listener.bus import InProcessBus
+from earful.sources import SourceWatch, build_collectors, health_key
+from listener.bus import Bus, InProcessBus
 from listener.health import HealthEvent
 from nlp.batching import next_batch
 from responders.alerts import deliver_pending, queue_alerts
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
     from nlp import Classification, Classifier
 
 log = logging.getLogger(__name__)
-
-# Marks the end of the stream on the bus at shutdown.
-_END: Any = object()
 
 
 @dataclass
@@ -63,18 +61,23 @@ class Pipeline:
         *,
         classifier_factory: Callable[[], Classifier] | None = None,
         collectors: Callable[[Pipeline], list[Any]] | None = None,
+        consume: bool = True,
     ) -> None:
+        """`consume=False`: collect and publish only (`earful serve` with JetStream workers elsewhere); an
+        `earful worker` is a pipeline with no collectors."""
         self.settings = settings
+        self.consume = consume
         self.store = store
         self.stats = PipelineStats()
         self._classifier_factory = classifier_factory
         self._collector_factory = collectors if collectors is not None else build_collectors
+        self.watch = SourceWatch(self)
         self._model = ThreadPoolExecutor(1, thread_name_prefix="earful-model")
         self._db = ThreadPoolExecutor(1, thread_name_prefix="earful-db")
         self._alerts = ThreadPoolExecutor(1, thread_name_prefix="earful-alerts")
         self._alerts_busy = threading.Lock()
         self._next_alert_attempt: datetime | None = None
-        self.bus: InProcessBus | None = None
+        self.bus: Bus | None = None
         self.ready = threading.Event()
         self.collectors: list[Any] = []
         # The latest state each source reported: what `earful status` and the desk's title bar show.
@@ -94,7 +97,7 @@ class Pipeline:
             log.error("could not keep a bad %s event aside (%s): %s", network, reason, exc)
 
     def note_health(self, event: HealthEvent) -> None:
-        self.health[f"{event.network}:{event.source}"] = event
+        self.health[health_key(event)] = event
 
     def cursor(self, source: str) -> str | None:
         with self.store.read() as session:
@@ -103,7 +106,8 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then store everything the collectors handed over before they stopped."""
         loop = asyncio.get_running_loop()
-        self.bus = InProcessBus(loop)
+        self.bus = self._make_bus(loop)
+        await self.bus.start()
         self.collectors = self._collector_factory(self)
         threads = [
             threading.Thread(target=c.run, name=f"earful-{type(c).__name__}", daemon=True)
@@ -111,38 +115,61 @@ class Pipeline:
         ]
         for thread in threads:
             thread.start()
+        consumer: asyncio.Task[None] | None = None
         try:
-            classifier = await loop.run_in_executor(self._model, self._load_classifier)
-            self.stats.ready_at = time.time()
+            tasks = [asyncio.create_task(self._watch_sources(stop))]
+            if self.consume:
+                classifier = await loop.run_in_executor(self._model, self._load_classifier)
+                self.stats.ready_at = time.time()
+                consumer = asyncio.create_task(self._consume(classifier, stop))
+                tasks.append(asyncio.create_task(self._retry_alerts(stop)))
             self.ready.set()
-            consumer = asyncio.create_task(self._consume(classifier, stop))
-            retries = asyncio.create_task(self._retry_alerts(stop))
             await stop.wait()
-            await retries
+            await asyncio.gather(*tasks)
         finally:
             for collector in self.collectors:
                 collector.stop()
             for thread in threads:
                 await loop.run_in_executor(None, thread.join, 10)
-        # Queued behind every mention the collectors published, so the consumer drains them all first.
-        self.bus.queue.put_nowait(_END)
-        try:
-            await consumer
-        finally:
-            self._model.shutdown(wait=False)
-            self._alerts.shutdown(wait=True)
-            self._db.shutdown(wait=True)
+            await self.bus.close()
+            try:
+                # The final state of every source (stopped), so `earful status` does not show it running.
+                await loop.run_in_executor(self._db, self.watch.publish)
+            except OperationalError as exc:
+                log.error("could not record the sources' final state: %s", exc)
+            try:
+                if consumer is not None:
+                    await consumer
+            finally:
+                await self.bus.disconnect()
+                self._model.shutdown(wait=False)
+                self._alerts.shutdown(wait=True)
+                self._db.shutdown(wait=True)
+
+    def _make_bus(self, loop: asyncio.AbstractEventLoop) -> Bus:
+        if self.settings.bus.kind == "jetstream":
+            from listener.jetstream import JetStreamBus
+
+            return JetStreamBus(loop, self.settings.bus, consume=self.consume)
+        return InProcessBus(loop, next_batch)
 
     async def _consume(self, classifier: Classifier, stop: asyncio.Event) -> None:
         assert self.bus is not None
         nlp = self.settings.nlp
         while True:
-            batch = await next_batch(self.bus.queue, max_items=nlp.batch_size, max_wait=nlp.batch_ms / 1000)
-            end = _END in batch
-            mentions = [m for m in batch if m is not _END]
-            if mentions:
-                await self._process(mentions, classifier, stop)
-            if end:
+            batch = await self.bus.next_batch(max_items=nlp.batch_size, max_wait=nlp.batch_ms / 1000)
+            for reason, raw in batch.rejected:
+                await asyncio.get_running_loop().run_in_executor(
+                    self._db, self.quarantine, "bus", self.settings.bus.subject, reason, raw
+                )
+            if batch.mentions:
+                if await self._process(batch.mentions, classifier, stop):
+                    await batch.ack()
+                else:
+                    await batch.nak()
+            elif batch.rejected:
+                await batch.ack()
+            if batch.ended:
                 return
 
     def _load_classifier(self) -> Classifier:
@@ -157,13 +184,14 @@ class Pipeline:
             {p for brand in self.settings.brands for p in brand.products} | set(self.settings.nlp.products)
         )
 
-    async def _process(self, batch: list[NewMention], classifier: Classifier, stop: asyncio.Event) -> None:
+    async def _process(self, batch: list[NewMention], classifier: Classifier, stop: asyncio.Event) -> bool:
+        """Classify and store one batch; False when it could not be stored (stopping with the database down)."""
         loop = asyncio.get_running_loop()
         scored = await loop.run_in_executor(self._model, self._classify, classifier, batch)
         self.stats.classified += len(scored)
         result = await self._write_until_done(scored, stop)
         if result is None:
-            return
+            return False
         now = time.time()
         self.stats.stored += len(result.stored)
         self.stats.duplicates += result.duplicates
@@ -174,6 +202,7 @@ class Pipeline:
         )
         if self.settings.alerts.subscribers and not self._alerts_busy.locked():
             loop.run_in_executor(self._alerts, self._deliver_alerts)
+        return True
 
     async def _retry_alerts(self, stop: asyncio.Event) -> None:
         """Alerts a subscriber could not take yet are retried on their backoff, new mentions or not."""
@@ -186,6 +215,29 @@ class Pipeline:
             except TimeoutError:
                 if due is not None and not self._alerts_busy.locked():
                     await loop.run_in_executor(self._alerts, self._deliver_alerts)
+
+    async def _watch_sources(self, stop: asyncio.Event) -> None:
+        """Each source's health into the store every few seconds; a silence check every minute."""
+        loop = asyncio.get_running_loop()
+        every = self.settings.pipeline.health_seconds
+        checks = 0
+        while True:
+            try:
+                await loop.run_in_executor(self._db, self.watch.publish)
+                checks += 1
+                if checks * every >= 60 or stop.is_set():
+                    checks = 0
+                    queued = await loop.run_in_executor(self._db, self.watch.check_silence)
+                    if queued and not self._alerts_busy.locked():
+                        loop.run_in_executor(self._alerts, self._deliver_alerts)
+            except OperationalError as exc:
+                self.stats.last_error = describe_unavailable(self.store.url, exc)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except TimeoutError:
+                pass
 
     def _classify(self, classifier: Classifier, batch: list[NewMention]) -> list[ScoredMention]:
         from nlp import ClassifyInput
@@ -279,22 +331,3 @@ def _scores(mention: NewMention, result: Classification | None) -> Scores:
         # The brand's own posts are scored for the record but never compete for a responder's attention.
         scores.urgency, scores.urgency_tier = 0, "low"
     return scores
-
-
-def build_collectors(pipeline: Pipeline) -> list[Any]:
-    settings = pipeline.settings
-    collectors: list[Any] = []
-    if settings.x.enabled and settings.brands:
-        from listener.x import XCollector
-
-        collectors.append(
-            XCollector(
-                settings.x,
-                settings.brands,
-                sink=pipeline.publish,
-                put_aside=pipeline.quarantine,
-                get_cursor=pipeline.cursor,
-                on_health=pipeline.note_health,
-            )
-        )
-    return collectors

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from listener.config import BlueskySettings, BrandSettings, MastodonSettings, RedditSettings, XSettings
+from listener.jetstream import BusSettings
 from nlp.config import NLPSettings
 from responders.alerts import AlertSettings
 from responders.sla import SLASettings
@@ -53,6 +54,8 @@ class PipelineSettings(BaseModel):
     # A critical complaint should not wait behind a slow database: these bound how long one can.
     write_retry_max_seconds: float = Field(default=30.0, gt=0)
     outbox_retry_seconds: float = Field(default=15.0, gt=0)
+    # How often each source's health is written to the store (what `earful status` and the desks read).
+    health_seconds: float = Field(default=2.0, gt=0)
 
 
 class DemoSettings(BaseModel):
@@ -63,6 +66,9 @@ class DemoSettings(BaseModel):
     # the urgent complaints stay on your desk long enough to be yours.
     customer_hold: float = Field(default=30.0, ge=0)
     brand_hold: float = Field(default=180.0, ge=0)
+    # Which sandbox networks the demo runs, and the pace of Mastodon, Bluesky and Reddit as a share of X's.
+    networks: list[str] = Field(default_factory=lambda: ["x", "mastodon", "bluesky", "reddit"])
+    other_networks_share: float = Field(default=0.25, gt=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -84,6 +90,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     desk: DeskSettings = DeskSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    bus: BusSettings = BusSettings()
     demo: DemoSettings = DemoSettings()
 
     @classmethod

@@ -33,6 +33,17 @@ class XSettings(BaseModel):
     read_timeout: float = Field(default=21.0, gt=0, le=600)
     # Lines longer than this are put aside unparsed (a tweet with all its expansions is a few kilobytes).
     max_line_bytes: int = Field(default=1_048_576, ge=1024)
+    # The supervisor's watchdog: no byte (not even a keep-alive) for this long and the stream is reopened,
+    # about twice X's 20 s keep-alive.
+    stall_seconds: float = Field(default=45.0, gt=0, le=3600)
+    # "stream": the filtered stream, backfilled by recent search. "poll": recent search every poll_seconds,
+    # for apps whose access level has no filtered stream.
+    mode: str = Field(default="stream", pattern="^(stream|poll)$")
+    # Poll the mentions timeline of each brand's X accounts too (it sees replies whose @handle X hides).
+    mentions: bool = True
+    # Seconds between polls (polling mode's searches, mentions). Every call also waits for its rate-limit
+    # budget's reset rather than being refused.
+    poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
 
     @field_validator("base_url")
     @classmethod
@@ -70,6 +81,16 @@ class MastodonSettings(BaseModel):
     read_timeout: float = Field(default=45.0, gt=0, le=600)
     # With no streaming (the server refuses it), poll the REST timelines this often.
     poll_seconds: float = Field(default=30.0, gt=0)
+    # Pages of 40 on the very first start (no cursor yet): how far back to look.
+    backfill_max_pages: int = Field(default=5, ge=1, le=100)
+    # Hashtag backfills start this long before the cursor: a status federated late carries an id from its
+    # own (earlier) creation time, behind statuses already seen (duplicates cost nothing).
+    backfill_rewind_seconds: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("hashtags")
+    @classmethod
+    def _bare_tags(cls, value: list[str]) -> list[str]:
+        return [tag.strip().lstrip("#").lower() for tag in value if tag.strip().lstrip("#")]
 
 
 class BlueskySettings(BaseModel):
@@ -85,8 +106,17 @@ class BlueskySettings(BaseModel):
     app_password: SecretStr | None = None
     # On reconnect, replay from this long before the stored cursor (Jetstream's own advice; dedupe covers it).
     rewind_seconds: float = Field(default=5.0, ge=0, le=3600)
+    # The client pings every read_timeout / 2; silence (not even a pong) for read_timeout means a dead socket.
     read_timeout: float = Field(default=60.0, gt=0, le=600)
+    # Search (searchPosts per brand) runs this often while Jetstream is down or failing...
     poll_seconds: float = Field(default=30.0, gt=0)
+    # ...and this often while Jetstream streams: a safety net that also keeps the search cursors fresh.
+    standby_seconds: float = Field(default=300.0, gt=0)
+    # Search pages of 100 on the very first start (no cursor yet), and at most to close a gap after one.
+    backfill_max_pages: int = Field(default=5, ge=1, le=100)
+    gap_max_pages: int = Field(default=50, ge=1, le=1000)
+    # Frames longer than this are put aside unparsed (a post event is about a kilobyte).
+    max_frame_bytes: int = Field(default=1_048_576, ge=1024)
 
     @field_validator("jetstream_url")
     @classmethod
@@ -108,7 +138,28 @@ class RedditSettings(BaseModel):
     password: SecretStr | None = None
     user_agent: str = "earful/0.1 (social listening desk)"
     subreddits: list[str] = Field(default_factory=list)
+    # What to follow in each subreddit: its comments (/r/{sub}/comments) and its new posts (/r/{sub}/new).
+    comments: bool = True
+    submissions: bool = True
     poll_seconds: float = Field(default=5.0, gt=0)
+    # prawcore's own default; a request silent for longer is abandoned and retried.
+    read_timeout: float = Field(default=16.0, gt=0, le=600)
+    # Reddit has no keep-alive: every poll answer is one. No answer for this long (default: two polls plus
+    # one slow request) and the connection is presumed stuck and reopened.
+    stall_after: float | None = Field(default=None, gt=0)
+    # Items per listing page (Reddit's maximum is 100) and the most pages one catch-up may read: Reddit keeps
+    # only about the newest 1000 items of a listing, so 10 pages of 100 reach as far back as it allows.
+    page_size: int = Field(default=100, ge=1, le=100)
+    max_pages: int = Field(default=10, ge=1, le=100)
+
+    @field_validator("subreddits")
+    @classmethod
+    def _bare_subreddits(cls, value: list[str]) -> list[str]:
+        names = [name.strip().removeprefix("/").removeprefix("r/").strip("/") for name in value]
+        return [name for name in names if name]
+
+    def stall_seconds(self) -> float:
+        return self.stall_after or 2 * self.poll_seconds + self.read_timeout
 
 
 NETWORKS = ("x", "mastodon", "bluesky", "reddit")

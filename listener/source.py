@@ -123,6 +123,10 @@ class SourceContext(Protocol):
         """The newest position stored for this source (None: never run), read from the store each time."""
         ...
 
+    def cursor_of(self, key: str) -> str | None:
+        """Another stored cursor, for a source that serves several (X's one stream covers every brand)."""
+        ...
+
     def deliver(self, mention: NewMention, cursor: str | None = None) -> None:
         """Hand a mention to the pipeline. With `cursor`, the source's cursor moves to it when the mention is
         stored (same transaction). Never raises for a bad mention; a stopped pipeline raises RuntimeError."""
@@ -145,7 +149,8 @@ class SourceContext(Protocol):
         ...
 
     def wait(self, seconds: float) -> bool:
-        """Sleep (the injected sleep in tests); True when stop was asked meanwhile."""
+        """Sleep (the injected sleep in tests); True when stop was asked meanwhile. The watchdog leaves a
+        waiting source alone: a deliberate pause is not a dead connection."""
         ...
 
     def now(self) -> float:

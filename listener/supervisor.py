@@ -39,6 +39,11 @@ class SourceHealth:
     reconnects: int
 
 
+def _seconds(value: float) -> str:
+    """45 -> "45", 0.5 -> "0.5": whole seconds where that is precise enough, as a person reads them."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
 def _at(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
@@ -71,6 +76,7 @@ class Runner:
         self._sleep = sleep
         self._lock = threading.Lock()
         self.in_session = False
+        self.waiting = False
         self.stalled = False
         self.last_alive: float | None = None
         self.last_event: float | None = None
@@ -84,6 +90,9 @@ class Runner:
 
     def cursor(self) -> str | None:
         return self._get_cursor(self.source)
+
+    def cursor_of(self, key: str) -> str | None:
+        return self._get_cursor(key)
 
     def deliver(self, mention: NewMention, cursor: str | None = None) -> None:
         if cursor is not None:
@@ -114,10 +123,16 @@ class Runner:
 
     def wait(self, seconds: float) -> bool:
         if seconds > 0:
-            if self._sleep is not None:
-                self._sleep(seconds)
-            else:
-                self.stopping.wait(seconds)
+            # A deliberate wait (a poll interval, a rate-limit pause) is silence the watchdog must not punish.
+            self.waiting = True
+            try:
+                if self._sleep is not None:
+                    self._sleep(seconds)
+                else:
+                    self.stopping.wait(seconds)
+            finally:
+                self.waiting = False
+                self.alive()
         return self.stopping.is_set()
 
     def now(self) -> float:
@@ -160,19 +175,19 @@ class Runner:
         finally:
             self.in_session = False
         if self.stalled:
-            return ConnectionLost(f"stalled: nothing received for {self.src.stall_after:.0f} s")
+            return ConnectionLost(f"stalled: nothing received for {_seconds(self.src.stall_after)} s")
         return error
 
     def check_stall(self) -> bool:
         """Abort the session when nothing has arrived for `stall_after` seconds. True when it did."""
         last = self.last_alive
-        if not self.in_session or self.stalled or last is None:
+        if not self.in_session or self.waiting or self.stalled or last is None:
             return False
         silent = self._clock() - last
         if silent < self.src.stall_after:
             return False
         self.stalled = True
-        self.state(SourceState.WARNING, f"stalled: nothing received for {silent:.0f} s; reconnecting")
+        self.state(SourceState.WARNING, f"stalled: nothing received for {_seconds(silent)} s; reconnecting")
         try:
             self.src.abort()
         except Exception:

@@ -1,4 +1,5 @@
-"""Fetching what a brand's rules matched since a cursor, through X's recent search (the last 7 days)."""
+"""Fetching what a brand's rules matched since a cursor, through X's recent search (the last 7 days), and the
+mentions of a brand's account since a cursor, through its mentions timeline (the newest 800)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,17 @@ log = logging.getLogger(__name__)
 # Milliseconds live above bit 22 of a snowflake id.
 _SNOWFLAKE_MS_SHIFT = 22
 
+Quarantine = Callable[[str, str, bytes], None]  # source, reason, raw
+
+
+def _nothing() -> None:
+    return None
+
+
+class Stopped(Exception):
+    """Stop was asked mid-fetch. What was fetched is dropped: newest pages come first, so handing them over
+    without the older ones would move a cursor over tweets never fetched."""
+
 
 @dataclass
 class Gap:
@@ -57,72 +69,118 @@ def fetch_gap(
     source: str,
     max_pages: int,
     stop: threading.Event,
-    quarantine: Callable[[str, str, bytes], None],
+    quarantine: Quarantine,
+    before_call: Callable[[], None] = _nothing,
 ) -> Gap:
     """Every tweet the brand's rules match after `since` (or the newest `max_pages` pages without it).
 
-    Each mention carries `source` and its id as cursor. Raises what tweepy raises, for the caller to retry."""
-    search = _Search(client, brand, brands, source, max_pages, stop, quarantine)
+    Each mention carries `source` and its id as cursor. `before_call` runs before each request (the rate-limit
+    budget's pause). Raises what tweepy raises, for the caller to retry, and `Stopped`."""
+    pages = _Pages(brand, brands, source, max_pages, stop, quarantine, before_call)
     gap = Gap()
     for rule in brand_rules(brand):
+
+        def search(token: str | None, after: str | None, query: str = rule.value) -> Any:
+            return client.search_recent_tweets(query, **_params("next_token", token, after))
+
         try:
-            truncated = search.run(rule.value, since)
+            truncated = pages.run(search, since, key="matching_query", value=rule.value)
         except tweepy.BadRequest as exc:
             # X refuses a since_id older than its 7-day window: fill what it still has.
             if since is None or "since_id" not in str(exc):
                 raise
             gap.too_old = True
-            truncated = search.run(rule.value, None)
+            truncated = pages.run(search, None, key="matching_query", value=rule.value)
         gap.truncated = gap.truncated or truncated
-    # Oldest first: if we stop halfway, the cursor stands where everything before it has been handed over.
-    gap.mentions = [search.found[native_id] for native_id in sorted(search.found, key=int)]
+    gap.mentions = pages.oldest_first()
     return gap
 
 
+def fetch_mentions(
+    client: tweepy.Client,
+    user_id: str,
+    handle: str,
+    brand: BrandSettings,
+    brands: Brands,
+    *,
+    since: str | None,
+    source: str,
+    max_pages: int,
+    stop: threading.Event,
+    quarantine: Quarantine,
+    before_call: Callable[[], None] = _nothing,
+) -> Gap:
+    """The tweets mentioning the account `user_id` (@handle) after `since`, oldest first, as `fetch_gap`."""
+    pages = _Pages(brand, brands, source, max_pages, stop, quarantine, before_call)
+
+    def mentions(token: str | None, after: str | None) -> Any:
+        return client.get_users_mentions(user_id, **_params("pagination_token", token, after))
+
+    gap = Gap(truncated=pages.run(mentions, since, key="mentions_of", value=handle))
+    gap.mentions = pages.oldest_first()
+    return gap
+
+
+def _params(token_name: str, token: str | None, since: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "max_results": 100,
+        "expansions": EXPANSIONS,
+        "tweet_fields": TWEET_FIELDS,
+        "user_fields": USER_FIELDS,
+    }
+    if since:
+        params["since_id"] = since
+    if token:
+        params[token_name] = token
+    return params
+
+
 @dataclass
-class _Search:
-    client: tweepy.Client
+class _Pages:
     brand: BrandSettings
     brands: Brands
     source: str
     max_pages: int
     stop: threading.Event
-    quarantine: Callable[[str, str, bytes], None]
+    quarantine: Quarantine
+    before_call: Callable[[], None]
     found: dict[str, NewMention] = field(default_factory=dict)
 
-    def run(self, query: str, since: str | None) -> bool:
+    def run(
+        self, fetch: Callable[[str | None, str | None], Any], since: str | None, *, key: str, value: str
+    ) -> bool:
         """Follow next_token pages; whether pages were left over when max_pages ran out."""
         token: str | None = None
         pages = 0
-        while not self.stop.is_set():
-            params: dict[str, Any] = {
-                "max_results": 100,
-                "expansions": EXPANSIONS,
-                "tweet_fields": TWEET_FIELDS,
-                "user_fields": USER_FIELDS,
-            }
-            if since:
-                params["since_id"] = since
-            if token:
-                params["next_token"] = token
-            page = self.client.search_recent_tweets(query, **params)
+        while True:
+            self.before_call()
+            if self.stop.is_set():
+                raise Stopped
+            page = fetch(token, since)
             pages += 1
             for tweet, users in search_items(page):
-                self._take(tweet, users, query)
+                self._take(tweet, users, key, value)
             token = (page.get("meta") or {}).get("next_token")
             if not token:
                 return False
             if pages >= self.max_pages:
                 return True
-        return False
 
-    def _take(self, tweet: dict[str, Any], users: Any, query: str) -> None:
-        raw = search_raw(tweet, users, query)
+    def oldest_first(self) -> list[NewMention]:
+        # If we stop halfway through handing these over, the cursor stands where everything before it is in.
+        return [self.found[native_id] for native_id in sorted(self.found, key=int)]
+
+    def _take(self, tweet: dict[str, Any], users: Any, key: str, value: str) -> None:
+        raw = search_raw(tweet, users, value, key=key)
         try:
             mention = to_mention(tweet, users, brand=self.brand.name, brands=self.brands, raw=raw)
         except Malformed as exc:
             data = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
-            self.quarantine(self.source, f"search result: {exc.reason}", data)
+            self.quarantine(self.source, f"{_what(key)}: {exc.reason}", data)
             return
         mention.source, mention.cursor = self.source, mention.native_id
         self.found[mention.native_id] = mention
+
+
+def _what(key: str) -> str:
+    return "search result" if key == "matching_query" else "mentions timeline item"

@@ -213,9 +213,16 @@ def search_items(page: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str
     return [(tweet, users) for tweet in data if isinstance(tweet, dict)] if isinstance(data, list) else []
 
 
-def search_raw(tweet: dict[str, Any], users: Mapping[str, Mapping[str, Any]], query: str) -> dict[str, Any]:
-    """A search hit kept in the shape of a stream line, so every stored raw reads the same way."""
+def search_raw(
+    tweet: dict[str, Any],
+    users: Mapping[str, Mapping[str, Any]],
+    query: str,
+    *,
+    key: str = "matching_query",
+) -> dict[str, Any]:
+    """A search (or mentions timeline) hit kept in the shape of a stream line, so every stored raw reads the
+    same way; `key` says what found it: the search query, or the handle whose mentions were read."""
     author = users.get(str(tweet.get("author_id")))
     raw: dict[str, Any] = {"data": tweet, "includes": {"users": [dict(author)] if author else []}}
-    raw["matching_query"] = query
+    raw[key] = query
     return raw

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,15 +82,19 @@ class RuleSync:
     errors: list[str] = field(default_factory=list)
 
 
-def sync_rules(client: Any, wanted: list[WantedRule]) -> RuleSync:
+def sync_rules(
+    client: Any, wanted: list[WantedRule], *, before_call: Callable[[], None] = lambda: None
+) -> RuleSync:
     """Make X's rules match `wanted`: add what is missing, delete our rules that config no longer has.
 
     `client` is a tweepy StreamingClient returning dicts. Rules whose tag is not ours (no `brand:` prefix)
     belong to someone else sharing the app and are left alone. A value X already has under another tag is
-    deleted and re-added, because X keys rules by value and the tag is what routes a tweet to its brand."""
+    deleted and re-added, because X keys rules by value and the tag is what routes a tweet to its brand.
+    `before_call` runs before each request (the rate-limit budget's pause)."""
     import tweepy
 
     result = RuleSync()
+    before_call()
     current: list[dict[str, Any]] = client.get_rules().get("data") or []
     want = {(rule.value, rule.tag) for rule in wanted}
     have = {(rule["value"], rule.get("tag")) for rule in current}
@@ -101,10 +105,12 @@ def sync_rules(client: Any, wanted: list[WantedRule]) -> RuleSync:
         elif brand_of_tag(rule.get("tag")) is not None or rule["value"] in {value for value, _ in want}:
             result.deleted.append(rule)
     if result.deleted:
+        before_call()
         response = client.delete_rules([rule["id"] for rule in result.deleted])
         result.errors += [str(error) for error in response.get("errors", [])]
     missing = [rule for rule in wanted if (rule.value, rule.tag) not in have]
     if missing:
+        before_call()
         response = client.add_rules([tweepy.StreamRule(value=rule.value, tag=rule.tag) for rule in missing])
         refused = {error.get("value") for error in response.get("errors", [])}
         result.added = [rule for rule in missing if rule.value not in refused]

@@ -67,6 +67,9 @@ class AlertSettings(BaseModel):
     retry_cap_seconds: float = Field(default=3600.0, gt=0)
     # A subscriber that accepts the connection and never answers must not hold up the others for long.
     send_timeout_seconds: float = Field(default=30.0, gt=0)
+    # A source with no new mention for this long raises a "source silent" alert (0: never). A quiet brand on a
+    # small network may want hours; a busy brand on X wants minutes.
+    source_silent_minutes: float = Field(default=60.0, ge=0)
 
     @field_validator("min_tier")
     @classmethod

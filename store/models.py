@@ -137,6 +137,24 @@ class SourceCursor(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class SourceHealth(SQLModel, table=True):
+    """The latest state of one source, written by the process running it, so `earful status` and every desk
+    (any process, any machine on the same database) can see it."""
+
+    source: str = Field(primary_key=True, max_length=200)
+    network: str = Field(max_length=20)
+    state: str = Field(max_length=20)
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # When a rate limit resets, or the next attempt after a failure is due.
+    until: datetime | None = None
+    last_event_at: datetime | None = None
+    delivered: int = 0
+    reconnects: int = 0
+    # Which process reports it (host:pid): a row nobody updates any more belongs to a stopped process.
+    reporter: str = Field(default="", max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class Quarantine(SQLModel, table=True):
     """Anything a network sent that could not be parsed, kept with its reason and its raw bytes."""
 

@@ -1,9 +1,9 @@
 """A local fake X API v2 on 127.0.0.1 that tweepy talks to as if it were api.twitter.com.
 
 It replays the bundled customer-support conversations as new tweets (fresh snowflake ids, created now),
-streams the ones matching the client's rules, answers rules, recent search, tweet lookup and replies, and can
-be scripted from a test: push a tweet, drop or stall every stream, refuse the next connects, send a malformed
-line.
+streams the ones matching the client's rules, answers rules, recent search, tweet lookup, user lookup, each
+account's mentions timeline and replies, and can be scripted from a test: push a tweet, drop or stall every
+stream, refuse the next connects, send a malformed line or an error frame, set a rate-limit budget.
 
 Sandbox convenience: a reply posted through `POST /2/tweets` is authored by the brand the conversation is with
 (the brand that wrote the tweet replied to or that it mentions, looking up the thread), unless `account` is
@@ -14,28 +14,23 @@ Every scripting method is safe to call from any thread."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 from pydantic import SecretStr
 
 from listener.config import XSettings
-from listener.sandbox import x_http
-from listener.sandbox.replay import DATA, Directory, Replay, SandboxTweet, Snowflakes, from_ms, load_rows
+from listener.sandbox import x_http, x_users
+from listener.sandbox.replay import DATA, Directory, SandboxTweet, SandboxUser, Snowflakes, from_ms
+from listener.sandbox.replaying import ReplayingServer
 from listener.sandbox.running import SandboxThread
 from listener.sandbox.x_streams import KEEPALIVE, StreamHub
 from listener.sandbox.x_wire import OPERATIONAL_DISCONNECT, RateLimits
 from listener.terms import Query, compile_query
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,7 +44,7 @@ class Rule:
         return {"id": self.id, "value": self.value, **({"tag": self.tag} if self.tag is not None else {})}
 
 
-class XSandbox:
+class XSandbox(ReplayingServer[SandboxTweet]):
     """The fake X. `pace`: replayed tweets per second; `preposted`: corpus tweets already posted at start (a
     first backfill finds them); `keepalive`: seconds between blank stream lines; `replay=False`: no automatic
     replay (tests call `advance()`); `paused`: replay waits for `resume()`; `limit`: replay only the first N
@@ -57,6 +52,8 @@ class XSandbox:
     through the API; `repeat`: start the corpus over when it ends; `holds`: (customer, brand) seconds a replayed
     reply waits after its parent (see Replay); `history_spacing`: seconds between preposted tweets, dated back
     from now (0: all posted at start)."""
+
+    replay_task_name = "x-sandbox-replay"
 
     def __init__(
         self,
@@ -74,71 +71,46 @@ class XSandbox:
         history_spacing: float = 0.0,
         data: Path = DATA,
     ) -> None:
-        if pace <= 0:
-            raise ValueError("pace is tweets per second and must be positive")
-        self.pace = pace
-        self.preposted = preposted
-        self.history_spacing = history_spacing
+        super().__init__(
+            what="tweets",
+            pace=pace,
+            preposted=preposted,
+            replay=replay,
+            paused=paused,
+            repeat=repeat,
+            history_spacing=history_spacing,
+            directory=Directory(tuple(brands)),
+            limit=limit,
+            holds=holds,
+            data=data,
+        )
         self.keepalive_seconds = keepalive
-        self.auto_replay = replay
-        # Start the corpus over when it runs out, so a long demo never falls silent.
-        self.repeat = repeat
         self.account = account
-        self.directory = Directory(tuple(brands))
-        rows = load_rows(data)
-        self.replay = Replay(rows[:limit] if limit is not None else rows, self.directory, holds=holds)
         self.ids = Snowflakes()
         self.limits = RateLimits()
-        self.base_url = ""
         self._rules: list[Rule] = []
         self._posted: list[SandboxTweet] = []
         self._by_id: dict[str, SandboxTweet] = {}
         self._replies: list[SandboxTweet] = []
         self._requests: list[dict[str, Any]] = []
         self._delivered: list[str] = []
+        # Everyone an id may be asked about: authors of what was posted and every account looked up.
+        self._users: dict[str, SandboxUser] = {}
         self.streams = StreamHub(keepalive, self._delivered.append)
         self._connect_failures: list[int] = []
-        self._running = threading.Event()
-        if not paused:
-            self._running.set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
-        self._runner: web.AppRunner | None = None
-        self._replay_task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._call_failures: dict[str, list[int]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
-    async def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
-        """Serve on host:port (0 = any free port) and return the base URL, e.g. http://127.0.0.1:PORT."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        self._wake = asyncio.Event()
-        # The history spreads back from now, so ages, SLA clocks and response times look like a real desk's.
-        start_ms = int(time.time() * 1000) - int(self.preposted * self.history_spacing * 1000)
-        for i in range(self.preposted):
-            self._emit_next(at_ms=start_ms + int(i * self.history_spacing * 1000))
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[x_http.request_log(self)])
-        app.add_routes([web.get("/2/tweets/search/stream", self._stream), *x_http.routes(self)])
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0]
-        self.base_url = f"http://{host}:{bound[1]}"
-        if self.auto_replay:
-            self._replay_task = asyncio.create_task(self._replay_loop(), name="x-sandbox-replay")
-        return self.base_url
+        app.add_routes(
+            [web.get("/2/tweets/search/stream", self._stream), *x_http.routes(self), *x_users.routes(self)]
+        )
+        return app
 
-    async def stop(self) -> None:
-        if self._replay_task is not None:
-            self._replay_task.cancel()
-            await asyncio.gather(self._replay_task, return_exceptions=True)
-            self._replay_task = None
+    async def _close_streams(self) -> None:
         self.streams.drop_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     # -- what tests read -------------------------------------------------------------------------------------
 
@@ -199,17 +171,6 @@ class XSandbox:
             text = tweet
         return self._call(self._push, text, author, in_reply_to, lang)
 
-    def advance(self, count: int = 1) -> list[SandboxTweet]:
-        """Replay the next `count` corpus tweets at once, whatever the pace or pause."""
-        return self._call(lambda: [t for t in (self._emit_next() for _ in range(count)) if t is not None])
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-        self._call(self._wake.set)
-
     def keepalive(self) -> None:
         self._call(self.streams.broadcast, KEEPALIVE)
 
@@ -236,26 +197,35 @@ class XSandbox:
         """Answer the next `count` stream connects with this HTTP status (count=0 clears)."""
         self._call(self._set_failures, status, count)
 
-    def set_rate_limit(self, family: str, remaining: int) -> None:
-        """Set what is left of a family's budget ('search', 'rules', 'tweets', 'lookup'); 0 provokes a 429."""
-        self._call(self.limits.set_remaining, family, remaining)
+    def fail_connects(self, *statuses: int) -> None:
+        """Answer the next stream connects with these HTTP statuses, in order (after any already scripted)."""
+        self._call(self._connect_failures.extend, statuses)
+
+    def fail_next_calls(self, family: str, *statuses: int) -> None:
+        """Answer the next calls of a REST family ('search', 'mentions', 'users', 'rules'...) with these HTTP
+        statuses, in order: 503 as X's overload page, 429 with the family's rate-limit headers."""
+        self._call(lambda: self._call_failures.setdefault(family, []).extend(statuses))
+
+    def set_rate_limit(
+        self, family: str, remaining: int, *, limit: int | None = None, window: float | None = None
+    ) -> None:
+        """Set what is left of a family's budget ('search', 'rules', 'tweets', 'lookup', 'mentions',
+        'users'); 0 provokes a 429. `limit` and `window` (seconds) give the family a budget of its own from
+        now on, e.g. 3 calls a second to watch a client wait for the reset."""
+        self._call(lambda: self.limits.set_remaining(family, remaining, limit=limit, window=window))
+
+    def user(self, username: str) -> SandboxUser | None:
+        """The account with this handle, if the sandbox knows it (a brand, or someone who posted); from
+        then on it can be asked about by id too."""
+        user = self.directory.get(username)
+        if user is not None:
+            self._users.setdefault(user.id, user)
+        return user
+
+    def user_by_id(self, user_id: str) -> SandboxUser | None:
+        return self._users.get(user_id)
 
     # -- internals (loop thread only) ------------------------------------------------------------------------
-
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = self._loop
-        if loop is None or self._loop_thread == threading.get_ident() or loop.is_closed():
-            return fn(*args)
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn(*args))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return future.result(timeout=30)
 
     def new_tweet(
         self, text: str, author_handle: str, in_reply_to: SandboxTweet | None, lang: str | None, origin: str
@@ -283,9 +253,7 @@ class XSandbox:
         return tweet
 
     def _emit_next(self, now: float | None = None, at_ms: int | None = None) -> SandboxTweet | None:
-        if self.repeat and not self.replay.remaining:
-            self.replay.restart()
-        tweet = self.replay.next_tweet(self.ids, now, at_ms)
+        tweet = self._next_from_corpus(self.ids, now, at_ms)
         if tweet is not None:
             self.emit(tweet)
         return tweet
@@ -294,6 +262,7 @@ class XSandbox:
         """The tweet now exists: searchable, and streamed to every connection if it matches a rule."""
         self._posted.append(tweet)
         self._by_id[tweet.id] = tweet
+        self._users.setdefault(tweet.author.id, tweet.author)
         if tweet.origin == "reply":
             self._replies.append(tweet)
         matched = [rule for rule in self._rules if rule.query.matches(tweet)]
@@ -305,25 +274,13 @@ class XSandbox:
     def set_rules(self, rules: list[Rule]) -> None:
         self._rules = rules
 
+    def next_call_failure(self, family: str) -> int | None:
+        """Loop thread: the scripted status the next call of this family gets, if any."""
+        queued = self._call_failures.get(family)
+        return queued.pop(0) if queued else None
+
     def _set_failures(self, status: int, count: int) -> None:
         self._connect_failures = [status] * count
-
-    async def _replay_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = 1.0 / self.pace
-        due = loop.time()
-        while self.replay.remaining or self.repeat:
-            if not self._running.is_set():
-                self._wake.clear()
-                await self._wake.wait()
-                due = loop.time()
-                continue
-            due += interval
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if self._running.is_set():
-                self._emit_next(time.monotonic())
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         refusal = x_http.check_auth(request, ("bearer",))

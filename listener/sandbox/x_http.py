@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,6 +37,10 @@ def _family(request: web.Request) -> str | None:
         return "tweets"
     if request.path.startswith("/2/tweets/") and request.method == "GET" and request.path[10:].isdigit():
         return "lookup"
+    if request.path.startswith("/2/users/by/username/"):
+        return "users"
+    if request.path.startswith("/2/users/") and request.path.endswith("/mentions"):
+        return "mentions"
     return None
 
 
@@ -58,8 +63,14 @@ def request_log(sandbox: XSandbox) -> Any:
         family = _family(request)
         headers: dict[str, str] = {}
         if family is not None:
-            allowed, headers = sandbox.limits.take(family)
-            if not allowed:
+            failure = sandbox.next_call_failure(family)
+            # A scripted failure leaves the budget alone, so a test's counts stay its own.
+            allowed, headers = sandbox.limits.take(family, spend=failure is None)
+            if failure is not None and failure != 429:
+                entry["status"] = failure
+                phrase = HTTPStatus(failure).phrase
+                return _json(problem(phrase, phrase, failure), failure)
+            if not allowed or failure == 429:
                 response: web.StreamResponse = _json(
                     problem("Too Many Requests", "Too Many Requests", 429), 429
                 )

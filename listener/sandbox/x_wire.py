@@ -4,6 +4,7 @@ auth checks and rate-limit headers."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -140,37 +141,66 @@ def auth_kind(header: str | None) -> str | None:
 
 
 @dataclass
+class _Window:
+    limit: int
+    seconds: float
+    used: int = 0
+    # X's reset header is whole epoch seconds; the window ends exactly then, so a client that waits for the
+    # header's time finds a fresh budget.
+    ends: int = 0
+
+
+@dataclass
 class RateLimits:
-    """A fixed 15-minute window per endpoint family, like X's; tests can drain one to provoke a 429."""
+    """A fixed window per endpoint family (15 minutes, X's limits for an app); tests can drain one to provoke a
+    429, or give it a short window to see a client wait for the reset."""
 
     limits: dict[str, int] = field(
-        default_factory=lambda: {"search": 450, "rules": 450, "tweets": 200, "lookup": 900}
+        default_factory=lambda: {
+            "search": 450,
+            "rules": 450,
+            "tweets": 200,
+            "lookup": 900,
+            "mentions": 450,
+            "users": 300,
+        }
     )
-    window_seconds: int = 900
-    _used: dict[str, int] = field(default_factory=dict)
-    _window_start: float = field(default_factory=time.time)
+    window_seconds: float = 900
+    _windows: dict[str, _Window] = field(default_factory=dict)
 
-    def _roll(self) -> None:
-        if time.time() >= self._window_start + self.window_seconds:
-            self._window_start = time.time()
-            self._used.clear()
+    def _window(self, family: str) -> _Window:
+        window = self._windows.get(family)
+        if window is None:
+            window = _Window(self.limits.get(family, 900), self.window_seconds)
+            self._windows[family] = window
+        now = time.time()
+        if now >= window.ends:
+            window.used = 0
+            window.ends = math.ceil(now + window.seconds)
+        return window
 
-    def take(self, family: str) -> tuple[bool, dict[str, str]]:
-        """Spend one call; whether it is allowed and the headers to answer with."""
-        self._roll()
-        limit = self.limits.get(family, 900)
-        used = self._used.get(family, 0)
-        allowed = used < limit
-        if allowed:
-            self._used[family] = used + 1
+    def take(self, family: str, *, spend: bool = True) -> tuple[bool, dict[str, str]]:
+        """Spend one call (unless `spend` is False); whether it is allowed and the headers to answer with."""
+        window = self._window(family)
+        allowed = window.used < window.limit
+        if allowed and spend:
+            window.used += 1
         headers = {
-            "x-rate-limit-limit": str(limit),
-            "x-rate-limit-remaining": str(max(0, limit - self._used.get(family, 0))),
-            "x-rate-limit-reset": str(int(self._window_start + self.window_seconds)),
+            "x-rate-limit-limit": str(window.limit),
+            "x-rate-limit-remaining": str(max(0, window.limit - window.used)),
+            "x-rate-limit-reset": str(window.ends),
         }
         return allowed, headers
 
-    def set_remaining(self, family: str, remaining: int) -> None:
-        self._roll()
-        limit = self.limits.get(family, 900)
-        self._used[family] = max(0, limit - remaining)
+    def set_remaining(
+        self, family: str, remaining: int, *, limit: int | None = None, window: float | None = None
+    ) -> None:
+        """What is left of the current window; `limit` and `window` (seconds) replace the family's own and
+        start a new window now."""
+        current = self._window(family)
+        if limit is not None:
+            current.limit = limit
+        if window is not None:
+            current.seconds = window
+            current.ends = math.ceil(time.time() + window)
+        current.used = max(0, current.limit - remaining)

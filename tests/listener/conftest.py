@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from bluesky_testkit import bluesky_server, run_bluesky, sandbox_threads  # noqa: F401
 from x_testkit import FAST, RunningCollector, StoreSink, x_settings
 
 from listener.config import BrandSettings
@@ -23,18 +24,7 @@ def store_sink(sqlite_store: Store) -> StoreSink:
 
 @pytest.fixture
 def sandbox_factory() -> Iterator[Callable[..., XSandboxThread]]:
-    started: list[XSandboxThread] = []
-
-    def make(**options: Any) -> XSandboxThread:
-        options.setdefault("keepalive", 0.2)
-        server = XSandboxThread(**options)
-        server.start()
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.stop()
+    yield from sandbox_threads(XSandboxThread, keepalive=0.2)
 
 
 @pytest.fixture

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 import aiohttp
 import pytest
 import requests
 import tweepy
-from x_testkit import BEARER
+from x_testkit import BEARER, wait_for
 
 from listener.sandbox.replay import TWEPOCH_MS, Directory, load_rows
 from listener.sandbox.x import XSandbox
@@ -214,3 +215,62 @@ def test_preposted_history_is_dated_back_from_now_in_order():
     assert 1140 <= ages[0] <= 1260 and ages[-1] <= 120
     assert [int(t.id) for t in posted] == sorted(int(t.id) for t in posted)
     assert all(a > b for a, b in zip(ages, ages[1:], strict=False))
+
+
+def test_users_by_username_and_their_mentions_timeline_through_tweepy(sandbox_factory):
+    server = sandbox_factory(replay=False, brands=["AcmeHelp"])
+    sandbox = server.sandbox
+    client = redirect(tweepy.Client(bearer_token=BEARER, return_type=dict), server.base_url)
+    user = client.get_user(username="AcmeHelp", user_fields=["public_metrics"])["data"]
+    assert user["username"] == "AcmeHelp" and user["public_metrics"]["followers_count"] > 0
+    missing = client.get_user(username="nobody_here")
+    assert "data" not in missing and missing["errors"][0]["title"] == "Not Found Error"
+    with pytest.raises(tweepy.BadRequest):
+        client.get_user(username="not a handle")
+
+    mentions = [sandbox.push(f"@acmehelp order {i}", author="pat") for i in range(12)]
+    ours = sandbox.push("How can we help?", author="AcmeHelp")
+    reply = sandbox.push("my order is late", author="sam", in_reply_to=ours.id)
+    sandbox.push("@SomeoneElse hello", author="pat")
+    newest_first = [reply.id, *(t.id for t in reversed(mentions))]
+
+    pages, token = [], None
+    while True:
+        params = {"max_results": 5, "expansions": ["author_id"], "tweet_fields": ["created_at"]}
+        page = client.get_users_mentions(user["id"], pagination_token=token, **params)
+        pages.append([t["id"] for t in page["data"]])
+        assert page["meta"]["newest_id"] == pages[-1][0] and page["includes"]["users"]
+        token = page["meta"].get("next_token")
+        if not token:
+            break
+    assert [i for page in pages for i in page] == newest_first
+    since = client.get_users_mentions(user["id"], since_id=mentions[9].id)
+    assert [t["id"] for t in since["data"]] == newest_first[:3]
+
+    requests_made = [r for r in sandbox.requests if "/2/users/" in r["path"]]
+    assert all(r["auth"] == "bearer" for r in requests_made)
+    response = requests.get(f"{server.base_url}/2/users/{user['id']}/mentions", headers=AUTH, timeout=5)
+    assert {"x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"} <= set(response.headers)
+    assert response.headers["x-rate-limit-limit"] == "450"
+
+
+def test_scripted_budgets_and_failures_per_endpoint_family(sandbox_factory):
+    server = sandbox_factory(replay=False)
+    sandbox = server.sandbox
+    sandbox.set_rate_limit("search", 1, limit=1, window=1.0)
+    first = search(server.base_url, query="acme", max_results="10")
+    assert first.status_code == 200 and first.headers["x-rate-limit-remaining"] == "0"
+    reset = int(first.headers["x-rate-limit-reset"])
+    assert 0 < reset - time.time() <= 2.0, "the reset is whole epoch seconds, at most a window away"
+    assert search(server.base_url, query="acme", max_results="10").status_code == 429
+    wait_for(lambda: time.time() >= reset, what="the window to end")
+    assert search(server.base_url, query="acme", max_results="10").status_code == 200
+
+    # Scripted failures come first and spend nothing: the one call left still succeeds after them.
+    sandbox.set_rate_limit("search", 1)
+    sandbox.fail_next_calls("search", 503, 429)
+    assert [search(server.base_url, query="acme", max_results="10").status_code for _ in range(3)] == [
+        503,
+        429,
+        200,
+    ]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import col, select
 
 from listener.config import XSettings
 from listener.health import HealthEvent
+from listener.source import BackoffPolicy, Source
+from listener.supervisor import Runner, Supervisor
 from listener.x import XCollector
-from listener.x_stream import Backoff
 from store import Store
 from store.incoming import NewMention, ScoredMention
 from store.mentions import get_cursor, save_mentions
@@ -20,7 +22,7 @@ from store.models import Mention, Quarantine
 from store.quarantine import put_aside
 
 # Every wait of tweepy's policy, a hundred times shorter: reconnects in milliseconds, same shape.
-FAST = Backoff().scaled(0.01)
+FAST = BackoffPolicy().scaled(0.01)
 BEARER = "sandbox-bearer-token"
 
 
@@ -42,14 +44,17 @@ class StoreSink:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.handed: list[NewMention] = []
+        # Sources deliver from their own threads; the pipeline writes on one thread, and so does this.
+        self._lock = threading.Lock()
 
     def sink(self, mention: NewMention) -> None:
-        self.handed.append(mention)
-        with self.store.write() as session:
-            save_mentions([ScoredMention(mention=mention)], session=session)
+        with self._lock:
+            self.handed.append(mention)
+            with self.store.write() as session:
+                save_mentions([ScoredMention(mention=mention)], session=session)
 
     def put_aside(self, network: str, source: str, reason: str, raw: bytes) -> None:
-        with self.store.write() as session:
+        with self._lock, self.store.write() as session:
             put_aside(network, source, reason, raw, session=session)
 
     def get_cursor(self, source: str) -> str | None:
@@ -78,6 +83,8 @@ def x_settings(base_url: str, **overrides: Any) -> XSettings:
         "access_token": "at",
         "access_token_secret": "ats",
         "read_timeout": 2.0,
+        # The stream's tests watch the stream alone; the mentions poller has tests of its own.
+        "mentions": False,
     }
     values.update(overrides)
     return XSettings(**values)
@@ -91,3 +98,52 @@ class RunningCollector:
 
     def states(self) -> list[str]:
         return [str(event.state) for event in self.health]
+
+
+# X's policy a thousand times shorter: a 60 s rate-limit wait takes 60 ms.
+FASTER = BackoffPolicy().scaled(0.001)
+
+
+class Supervised:
+    """A Supervisor running in a thread, its health events, and a clean stop."""
+
+    def __init__(self, supervisor: Supervisor, health: list[HealthEvent]) -> None:
+        self.supervisor = supervisor
+        self.health = health
+        self.thread = threading.Thread(target=supervisor.run, name="test-x-supervisor", daemon=True)
+
+    def runner(self, name: str) -> Runner:
+        return next(r for r in self.supervisor.runners if r.source == name)
+
+    def events(self, name: str) -> list[HealthEvent]:
+        return [event for event in list(self.health) if event.source == name]
+
+    def states(self, name: str) -> list[str]:
+        return [str(event.state) for event in self.events(name)]
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the supervisor did not stop"
+
+
+@contextmanager
+def supervise(
+    sources: Sequence[Source], sink: StoreSink, *, watchdog_every: float = 0.02, **options: Any
+) -> Iterator[Supervised]:
+    health: list[HealthEvent] = []
+    supervisor = Supervisor(
+        sources,
+        sink=sink.sink,
+        put_aside=sink.put_aside,
+        get_cursor=sink.get_cursor,
+        on_health=health.append,
+        watchdog_every=watchdog_every,
+        **options,
+    )
+    running = Supervised(supervisor, health)
+    running.thread.start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -1,0 +1,399 @@
+"""What every Mastodon source shares: one session (stream first, then a REST backfill from the cursor), the
+mapping of HTTP answers to SourceErrors, the rate-limit budget, and turning one status into a mention.
+
+The zero-loss rule of listener/source.py, as kept here: the stream is opened first, then the REST timeline is
+read forward from the stored cursor (`min_id`, page after page until an empty one). Stream statuses that arrive
+meanwhile are delivered at once but *without* a cursor; only once the backfill has caught up do they carry one.
+A status is then either older than the last backfilled page (delivered by the backfill) or newer than the
+connect (delivered by the stream, in order), so a cursor never passes a status not yet handed over."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkError, MastodonRatelimitError
+
+from listener.config import MastodonSettings
+from listener.health import SourceState
+from listener.mastodon_normalise import NETWORK, Audience, Conversations, Malformed, parse_status, to_mention
+from listener.mastodon_stream import ConnectWatch, RecordingSession, SSEReader
+from listener.source import (
+    BackoffPolicy,
+    ConnectionLost,
+    Fatal,
+    RateLimited,
+    Refused,
+    SourceContext,
+    SourceError,
+    budget_wait,
+)
+
+log = logging.getLogger(__name__)
+
+MASTODON_POLICY = BackoffPolicy(
+    network_step=5.0,
+    network_max=60.0,
+    http_start=5.0,
+    http_max=300.0,
+    rate_limit_start=60.0,
+    fatal_retry=300.0,
+    clean_close=1.0,
+)
+PAGE = 40  # Mastodon's largest page
+REQUEST_TIMEOUT = 30.0
+# Calls kept in hand when pausing for the budget's reset: a reply from the desk must still go out.
+BUDGET_RESERVE = 1
+_IGNORED_EVENTS = {
+    "delete",
+    "status.update",
+    "filters_changed",
+    "announcement",
+    "announcement.reaction",
+    "announcement.delete",
+    "conversation",
+    "encrypted_message",
+    "notifications_merged",
+}
+
+
+def client(settings: MastodonSettings, session: RecordingSession) -> Mastodon:
+    token = settings.access_token.get_secret_value() if settings.access_token else None
+    return Mastodon(
+        access_token=token,
+        api_base_url=settings.base_url,
+        # Mastodon.py would sleep inside the call on a 429 ("wait"); the supervisor decides how long instead.
+        ratelimit_method="throw",
+        request_timeout=REQUEST_TIMEOUT,
+        session=session,
+        user_agent="earful (social listening desk)",
+    )
+
+
+def _order(native_id: str) -> tuple[int, int, str]:
+    return (0, int(native_id), "") if native_id.isdigit() else (1, 0, native_id)
+
+
+def _epoch(value: str | None) -> float | None:
+    """X-RateLimit-Reset as epoch seconds: Mastodon sends ISO 8601, some servers epoch seconds."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def _short(value: object) -> str:
+    text = str(value).strip()
+    return (text.splitlines()[0] if text else type(value).__name__)[:300]
+
+
+def refusal(status: int, headers: Any, body: str, what: str) -> SourceError:
+    """The SourceError for an HTTP error answer."""
+    try:
+        detail = str(json.loads(body).get("error") or "")
+    except (ValueError, AttributeError):
+        detail = body.strip()[:200]
+    if status == 429:
+        until = _epoch(headers.get("X-RateLimit-Reset")) if headers else None
+        return RateLimited(f"Mastodon rate-limited the {what} (429)", until=until)
+    if status in (401, 403):
+        return Fatal(
+            f"Mastodon refused the access token for the {what} ({status}: {detail or 'unauthorized'}); "
+            "check mastodon.access_token and its scopes (read)"
+        )
+    if status == 404:
+        return Fatal(f"Mastodon has no {what} at mastodon.base_url (404); check the base URL")
+    return Refused(status, f"Mastodon refused the {what}: {detail}".rstrip(": "))
+
+
+class MastodonSource:
+    network = NETWORK
+    policy = MASTODON_POLICY
+    what = "stream"
+    event = "update"  # the SSE event that carries this source's items
+
+    def __init__(
+        self, settings: MastodonSettings, audience: Audience, conversations: Conversations, name: str
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.audience = audience
+        self.conversations = conversations
+        # Silence for the read timeout ends the read anyway; the watchdog catches what a read timeout cannot
+        # (a connect or REST call hanging).
+        self.stall_after = settings.read_timeout * 1.5
+        self._http = RecordingSession()
+        self.api = client(settings, self._http)
+        self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._aborted = False
+        self._handle: Any = None
+        self._reader: SSEReader | None = None
+        self._caught_up = False
+        self.fallback_brand: str | None = None
+
+    # -- what each kind of source says ------------------------------------------------------------------------
+
+    def _open(self, reader: SSEReader) -> Any:
+        raise NotImplementedError
+
+    def _fetch(self, **bounds: str | None) -> list[dict[str, Any]]:
+        """One REST page (original JSON, newest first)."""
+        raise NotImplementedError
+
+    def _item(self, item: dict[str, Any]) -> tuple[str, Any] | None:
+        """(cursor, status) of a page item or stream payload; None to skip it. Raises Malformed."""
+        raise NotImplementedError
+
+    def _first_since(self, cursor: str) -> str:
+        return cursor
+
+    def _prepare(self, ctx: SourceContext) -> None:
+        """Before the stream opens."""
+
+    # -- Source -----------------------------------------------------------------------------------------------
+
+    def session(self, ctx: SourceContext) -> None:
+        with self._lock:
+            self._aborted = False
+            self._caught_up = False
+        self._prepare(ctx)
+        watch = ConnectWatch()
+        reader = SSEReader(_StreamEvents(self, ctx), cancelled=lambda: self._aborted or ctx.stopping.is_set())
+        self._http.stream_watch = watch.observe
+        handle = self._open(reader)
+        with self._lock:
+            self._handle, self._reader = handle, reader
+        try:
+            if not self._await_connect(ctx, watch, reader):
+                return
+            ctx.connected()
+            ctx.state(SourceState.BACKFILLING, "reading what was posted since the last cursor")
+            count = self._backfill(ctx)
+            with self._deliver_lock:
+                self._caught_up = True
+            if ctx.stopping.is_set():
+                return
+            ctx.state(SourceState.LIVE, f"caught up ({count} from the backfill)")
+            while not reader.done.wait(0.1):
+                if ctx.stopping.is_set():
+                    return
+            self._ended(ctx, reader)
+        finally:
+            self._close(handle, reader)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            handle, reader = self._handle, self._reader
+        if reader is not None:
+            reader.shut_down()
+        if handle is not None:
+            try:
+                handle.close()
+            except Exception:  # closing a half-open response may raise; it is closed either way
+                log.debug("closing the Mastodon stream raised", exc_info=True)
+
+    # -- session steps ----------------------------------------------------------------------------------------
+
+    def _await_connect(self, ctx: SourceContext, watch: ConnectWatch, reader: SSEReader) -> bool:
+        """True once the stream is open; False when stopping. Raises what a refused connect means."""
+        while not reader.opened.wait(0.05):
+            if ctx.stopping.is_set():
+                return False
+            if self._aborted:
+                raise ConnectionLost("the connect was aborted")
+            if watch.answered.is_set() and watch.status != 200:
+                if watch.status is not None:
+                    raise refusal(watch.status, watch.headers, watch.body, self.what)
+                raise ConnectionLost(f"could not reach Mastodon: {_short(watch.error)}")
+            if not self._handle.is_alive():
+                raise ConnectionLost("the stream thread ended before connecting")
+        return True
+
+    def _ended(self, ctx: SourceContext, reader: SSEReader) -> None:
+        outcome = reader.outcome
+        if self._aborted:
+            raise ConnectionLost("the stream was closed by earful (aborted)")
+        if outcome is None:
+            log.info("%s: Mastodon closed the stream; reconnecting", self.name)
+            return
+        if isinstance(outcome, SourceError):
+            raise outcome
+        if isinstance(outcome, RuntimeError):
+            raise ConnectionLost(f"could not hand a status over: {_short(outcome)}")
+        raise ConnectionLost(f"stream connection lost: {type(outcome).__name__}: {_short(outcome)}")
+
+    def _close(self, handle: Any, reader: SSEReader) -> None:
+        with self._lock:
+            self._handle = self._reader = None
+        self._http.stream_watch = None
+        reader.shut_down()
+        try:
+            handle.close()
+        except Exception:
+            log.debug("closing the Mastodon stream raised", exc_info=True)
+
+    # -- backfill ---------------------------------------------------------------------------------------------
+
+    def _backfill(self, ctx: SourceContext) -> int:
+        cursor = ctx.cursor()
+        count = 0
+        if cursor is None:
+            # First start: a bounded look back, delivered oldest first; then forward until caught up.
+            items: list[dict[str, Any]] = []
+            max_id: str | None = None
+            for _ in range(self.settings.backfill_max_pages):
+                page = self._page(ctx, max_id=max_id)
+                if not page:
+                    break
+                items += page
+                max_id = min((str(item.get("id")) for item in page), key=_order)
+            count, cursor = self._deliver_page(ctx, items)
+            if cursor is None:
+                return count
+        since = self._first_since(cursor)
+        while not ctx.stopping.is_set():
+            page = self._page(ctx, min_id=since)
+            if not page:
+                break
+            delivered, newest = self._deliver_page(ctx, page)
+            count += delivered
+            since = newest or since
+        return count
+
+    def _page(self, ctx: SourceContext, **bounds: str | None) -> list[dict[str, Any]]:
+        try:
+            page = self._fetch(**bounds)
+        except MastodonError as exc:
+            raise self._rest_error(exc, f"{self.what} backfill") from None
+        ctx.alive()
+        last = self._http.last()
+        if last is not None:
+            headers = {"remaining": last.headers.get("X-RateLimit-Remaining", "")}
+            reset = _epoch(last.headers.get("X-RateLimit-Reset"))
+            if reset is not None:
+                headers["reset"] = str(reset)
+            budget_wait(ctx, headers, remaining="remaining", reset="reset", reserve=BUDGET_RESERVE)
+        return page
+
+    def _deliver_page(self, ctx: SourceContext, page: list[dict[str, Any]]) -> tuple[int, str | None]:
+        """Deliver a page oldest first, each with its cursor. Returns (delivered, newest cursor)."""
+        ordered = sorted(
+            (item for item in page if isinstance(item, dict)), key=lambda item: _order(str(item.get("id")))
+        )
+        count, newest = 0, None
+        for item in ordered:
+            if ctx.stopping.is_set():
+                break
+            newest = str(item.get("id"))
+            count += self.handle(ctx, item, json.dumps(item).encode(), backfill=True)
+        return count, newest
+
+    def _rest_error(self, exc: MastodonError, what: str) -> SourceError:
+        last = self._http.last()
+        if isinstance(exc, MastodonRatelimitError) or (last is not None and last.status_code == 429):
+            until = _epoch(last.headers.get("X-RateLimit-Reset")) if last is not None else None
+            return RateLimited(f"Mastodon rate-limited the {what} (429)", until=until)
+        if isinstance(exc, MastodonNetworkError):
+            return ConnectionLost(f"could not reach Mastodon for the {what}: {_short(exc)}")
+        if isinstance(exc, MastodonAPIError) and len(exc.args) > 1 and isinstance(exc.args[1], int):
+            return refusal(
+                exc.args[1], last.headers if last is not None else {}, last.text if last else "", what
+            )
+        return ConnectionLost(f"the {what} failed: {_short(exc)}")
+
+    # -- one item, from the stream or a page ------------------------------------------------------------------
+
+    def handle(self, ctx: SourceContext, payload: Any, raw: bytes, *, backfill: bool) -> int:
+        """Deliver one status (or notification) if it is for a brand. 1 when delivered. Never raises for bad
+        data (it is put aside); raises SourceError when the server fails a lookup."""
+        try:
+            found = self._item(payload)
+            if found is None:
+                return 0
+            cursor, status = found
+            parsed = parse_status(status)
+        except Malformed as exc:
+            ctx.put_aside(f"{self.what}: {exc.reason}", raw)
+            return 0
+        if parsed is None:
+            return 0
+        brand, own = self.audience.brand_for(parsed, self.conversations.guess(parsed))
+        brand = brand or self.fallback_brand
+        if brand is None:
+            return 0
+        try:
+            conversation = self.conversations.root_of(parsed, self._ancestors)
+        except Malformed as exc:
+            ctx.put_aside(f"{self.what}: context of {parsed.native_id}: {exc.reason}", raw)
+            return 0
+        mention = to_mention(parsed, conversation_id=conversation, brand=brand, is_own=own)
+        with self._deliver_lock:
+            ctx.deliver(mention, cursor if backfill or self._caught_up else None)
+        return 1
+
+    def _ancestors(self, status_id: str) -> list[dict[str, Any]]:
+        try:
+            self.api.status_context(status_id)
+        except MastodonError as exc:
+            last = self._http.last()
+            if last is not None and last.status_code in (403, 404, 410):
+                # Not visible to us (deleted, private, blocked): the thread starts at what we can see.
+                return []
+            raise self._rest_error(exc, "conversation lookup") from None
+        last = self._http.last()
+        body = last.json() if last is not None else {}
+        ancestors = body.get("ancestors") if isinstance(body, dict) else None
+        if not isinstance(ancestors, list):
+            raise Malformed("the /context answer has no ancestors list")
+        return ancestors
+
+
+def body_list(http: RecordingSession) -> list[dict[str, Any]]:
+    last = http.last()
+    try:
+        body = last.json() if last is not None else []
+    except ValueError:
+        raise ConnectionLost("Mastodon answered a timeline page with something that is not JSON") from None
+    if not isinstance(body, list):
+        raise ConnectionLost(f"Mastodon answered a timeline page with a {type(body).__name__}, not a list")
+    return body
+
+
+class _StreamEvents:
+    """The reader's callbacks for one session, on the stream's own thread."""
+
+    def __init__(self, source: MastodonSource, ctx: SourceContext) -> None:
+        self.source = source
+        self.ctx = ctx
+
+    def on_bytes(self) -> None:
+        self.ctx.alive()
+
+    def on_malformed(self, reason: str, raw: bytes) -> None:
+        log.warning("%s: put aside a malformed event: %s", self.source.name, reason)
+        self.ctx.put_aside(f"{self.source.what}: {reason}", raw)
+
+    def on_event(self, name: str, data: str | None, raw: bytes) -> None:
+        if name in _IGNORED_EVENTS:
+            return
+        if name != self.source.event:
+            log.warning("%s: Mastodon sent an unexpected %r event", self.source.name, name)
+            self.on_malformed(f"an event earful does not expect here: {name!r}", raw)
+            return
+        try:
+            payload = json.loads(data or "")
+        except json.JSONDecodeError as exc:
+            self.on_malformed(f"{name} event data is not JSON ({exc.msg} at {exc.pos})", raw)
+            return
+        self.source.handle(self.ctx, payload, raw, backfill=False)
