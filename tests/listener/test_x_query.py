@@ -86,3 +86,24 @@ def test_from_handles_are_reported() -> None:
 def test_invalid_queries_are_refused(bad: str) -> None:
     with pytest.raises(QueryError):
         compile_query(bad)
+
+
+@pytest.mark.parametrize(
+    ("term", "rule"),
+    [
+        ('acme AND (refund OR "late delivery") NOT job', 'acme (refund OR "late delivery") -job'),
+        ("NOT (jobs OR hiring) acme", "-(jobs OR hiring) acme"),
+        ("@AcmeSupport OR #acmefail", "@AcmeSupport OR #acmefail"),
+    ],
+)
+def test_brand_terms_in_words_become_the_same_rule_on_x(term, rule):
+    """AND/NOT are the desk's words; X gets its own syntax, and both match the same posts."""
+    assert compile_query(term).x_rule() == rule
+    for text in ("acme refund please", "acme job refund", "my acme late delivery", "@AcmeSupport hi"):
+        assert matches(term, text) == matches(rule, text)
+
+
+@pytest.mark.parametrize("bad", ["acme AND", "NOT", "acme AND OR b"])
+def test_a_dangling_operator_word_is_refused(bad):
+    with pytest.raises(QueryError):
+        compile_query(bad)
