@@ -133,6 +133,8 @@ def jetstream(database: str, rows: int, workers: int) -> dict[str, float]:
     sandbox.stop()
     env = {**os.environ, "EARFUL_DATABASE__URL": database, "HF_HUB_OFFLINE": "1"}
     env.update({f"EARFUL_BUS__{k.upper()}": str(v) for k, v in bus.items()})
+    # Workers on one machine share its cores: each gets its share, or their math threads fight over them.
+    env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "earful", "worker", "--until-idle", "5"],

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 
 from earful.pipeline import Pipeline
 from earful.settings import Settings
-from listener.health import HealthEvent
+from listener.health import HealthEvent, SourceState
 from responders.desk import Desk
 from responders.outbox import Outbox, Sender
 from responders.templates import load_saved_replies
@@ -131,7 +131,7 @@ class PipelineThread:
         parts = [
             f"{e.network} {e.state}"
             + (f" ({e.detail})" if e.state in ("error", "retrying") and e.detail else "")
-            for e in _latest_per_network(self.pipeline.health.values())
+            for e in _worst_per_network(self.pipeline.health.values())
         ]
         if not self.pipeline.ready.is_set():
             parts.append("loading the model…")
@@ -143,12 +143,29 @@ class PipelineThread:
         return " · ".join(parts)
 
 
-def _latest_per_network(events: Iterable[HealthEvent]) -> list[HealthEvent]:
-    latest: dict[str, HealthEvent] = {}
+# What a network's line on the desk shows when its sources differ: the one that needs a look first.
+_SEVERITY = {
+    SourceState.ERROR: 0,
+    SourceState.RETRYING: 1,
+    SourceState.RATE_LIMITED: 2,
+    SourceState.WARNING: 3,
+    SourceState.STARTING: 4,
+    SourceState.BACKFILLING: 5,
+    SourceState.CONNECTED: 6,
+    SourceState.LIVE: 7,
+    SourceState.POLLING: 8,
+    SourceState.STOPPED: 9,
+    SourceState.DISABLED: 10,
+}
+
+
+def _worst_per_network(events: Iterable[HealthEvent]) -> list[HealthEvent]:
+    worst: dict[str, HealthEvent] = {}
     for event in events:
-        if event.network not in latest or event.at >= latest[event.network].at:
-            latest[event.network] = event
-    return list(latest.values())
+        held = worst.get(event.network)
+        if held is None or _SEVERITY.get(event.state, 99) < _SEVERITY.get(held.state, 99):
+            worst[event.network] = event
+    return sorted(worst.values(), key=lambda e: e.network)
 
 
 def serve(settings: Settings) -> None:

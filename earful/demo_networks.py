@@ -29,13 +29,15 @@ MASTODON_BRANDS = ("Delta", "SpotifyCares", "AmericanAir")
 
 def demo_brands() -> list[BrandSettings]:
     """Each brand's accounts on every network, named the way each sandbox names the brand's account."""
+    from listener.sandbox.bluesky_wire import sky_handle
+
     return [
         BrandSettings(
             name=name,
             accounts={
                 "x": [handle],
                 "mastodon": [handle],
-                "bluesky": [f"{handle.lower()}.bsky.social"],
+                "bluesky": [sky_handle(handle)],
                 "reddit": [handle],
             },
             products=products,

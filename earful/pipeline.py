@@ -28,7 +28,7 @@ from responders.alerts import deliver_pending, queue_alerts
 from store import Store
 from store.engine import describe_unavailable
 from store.incoming import NewMention, ScoredMention, Scores
-from store.mentions import SaveResult, get_cursor, save_mentions
+from store.mentions import SaveResult, get_cursor, known_mentions, save_mentions
 from store.quarantine import put_aside
 
 if TYPE_CHECKING:
@@ -187,8 +187,16 @@ class Pipeline:
     async def _process(self, batch: list[NewMention], classifier: Classifier, stop: asyncio.Event) -> bool:
         """Classify and store one batch; False when it could not be stored (stopping with the database down)."""
         loop = asyncio.get_running_loop()
-        scored = await loop.run_in_executor(self._model, self._classify, classifier, batch)
+        # A backfill or a poller overlapping the stream re-delivers what is stored: no model time for those.
+        # They still go to the store, which skips them but moves the cursor they may carry.
+        try:
+            known = await loop.run_in_executor(self._db, self._known, batch)
+        except OperationalError:
+            known = set()
+        fresh = [m for m in batch if (m.network, m.native_id) not in known]
+        scored = await loop.run_in_executor(self._model, self._classify, classifier, fresh)
         self.stats.classified += len(scored)
+        scored += [ScoredMention(mention=m) for m in batch if (m.network, m.native_id) in known]
         result = await self._write_until_done(scored, stop)
         if result is None:
             return False
@@ -239,8 +247,15 @@ class Pipeline:
             except TimeoutError:
                 pass
 
+    def _known(self, batch: list[NewMention]) -> set[tuple[str, str]]:
+        with self.store.read() as session:
+            return known_mentions([(m.network, m.native_id) for m in batch], session=session)
+
     def _classify(self, classifier: Classifier, batch: list[NewMention]) -> list[ScoredMention]:
         from nlp import ClassifyInput
+
+        if not batch:
+            return []
 
         inputs = [ClassifyInput(text=m.text, followers=m.author.followers) for m in batch]
         results: list[Classification | None]

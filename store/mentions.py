@@ -166,6 +166,20 @@ def is_newer(candidate: str, current: str) -> bool:
     return candidate > current
 
 
+def known_mentions(keys: list[tuple[str, str]], *, session: Session) -> set[tuple[str, str]]:
+    """Which (network, native id) pairs are already stored."""
+    if not keys:
+        return set()
+    found: set[tuple[str, str]] = set()
+    for network in {network for network, _ in keys}:
+        ids = [native_id for net, native_id in keys if net == network]
+        rows = session.exec(
+            select(Mention.native_id).where(Mention.network == network, col(Mention.native_id).in_(ids))
+        )
+        found.update((network, native_id) for native_id in rows)
+    return found
+
+
 def get_cursor(source: str, *, session: Session) -> str | None:
     cursor = session.get(SourceCursor, source)
     return cursor.value if cursor else None

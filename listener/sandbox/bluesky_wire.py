@@ -82,9 +82,14 @@ class SkyPost:
         return self.parent.uri if self.parent else None
 
 
+def sky_handle(username: str) -> str:
+    """The Bluesky handle the sandbox gives an X username (handles allow no underscores)."""
+    slug = _HANDLE_UNSAFE.sub("-", username.casefold()).strip("-") or "someone"
+    return f"{slug}.bsky.social"
+
+
 def sky_user(user: SandboxUser) -> SkyUser:
-    slug = _HANDLE_UNSAFE.sub("-", user.username.casefold()).strip("-") or "someone"
-    handle = f"{slug}.bsky.social"
+    handle = sky_handle(user.username)
     return SkyUser(
         did=did_for(handle),
         handle=handle,

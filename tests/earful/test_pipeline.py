@@ -17,6 +17,7 @@ from earful.app import PipelineThread
 from earful.pipeline import Pipeline
 from earful.settings import PipelineSettings, Settings
 from store import Store
+from store.mentions import get_cursor
 from store.models import Mention, Quarantine
 
 PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -126,3 +127,33 @@ def test_what_the_database_refuses_is_kept_aside_and_the_rest_stored(any_store, 
         [aside] = s.exec(select(Quarantine)).all()
         assert s.exec(select(func.count()).select_from(Quarantine)).one() == 1
     assert "too long" in aside.reason and b"9999999" in aside.raw
+
+
+class CountingClassifier:
+    """The shipped classifier, counting the texts it is asked to score."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.texts = inner, []
+
+    def classify(self, inputs):
+        self.texts.extend(i.text for i in inputs)
+        return self.inner.classify(inputs)
+
+
+def test_a_mention_stored_already_is_not_classified_again_but_still_moves_its_cursor(
+    sqlite_store, make_mention, classifier
+):
+    first = make_mention("1", text="@acme the first time").mention
+    # The same post again, as a backfill overlapping the stream hands it over: now carrying the cursor.
+    again = make_mention("1", text="@acme the first time", source="x:search:acme").mention
+    counting = CountingClassifier(classifier)
+    go = threading.Event()
+    runner = start(sqlite_store, counting, [first], go)
+    go.set()
+    wait_for(lambda: runner.pipeline.stats.stored == 1, what="the first delivery")
+    runner.pipeline.publish(again)
+    wait_for(lambda: runner.pipeline.stats.duplicates == 1, what="the second delivery")
+    runner.stop()
+    assert counting.texts == ["@acme the first time"]
+    with sqlite_store.read() as s:
+        assert get_cursor("x:search:acme", session=s) == "1"
