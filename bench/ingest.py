@@ -86,8 +86,19 @@ def _settings(database: str, x_url: str, bus: dict[str, Any] | None = None) -> A
 def _sandbox(rows: int) -> Any:
     from listener.sandbox.x import XSandboxThread
 
-    # Far faster than earful can take them: the measured rate is earful's, not the sandbox's pace.
-    return XSandboxThread(pace=2000, preposted=0, limit=rows, keepalive=1.0)
+    # Far faster than earful can take them: the measured rate is earful's, not the sandbox's pace. Paused until
+    # the stream is open, so every run ingests the same mentions (a first start's look-back is bounded).
+    return XSandboxThread(pace=2000, preposted=0, limit=rows, keepalive=1.0, paused=True)
+
+
+def _flood_when_streaming(sandbox: Any, pipeline: Any, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        event = pipeline.health.get("x:stream")
+        if event is not None and event.state == "streaming":
+            break
+        time.sleep(0.1)
+    sandbox.sandbox.resume()
 
 
 def in_process(database: str, rows: int) -> dict[str, float]:
@@ -101,6 +112,7 @@ def in_process(database: str, rows: int) -> dict[str, float]:
     store.migrate()
     runner = PipelineThread(Pipeline(_settings(database, url), store)).start()
     try:
+        _flood_when_streaming(sandbox, runner.pipeline)
         return _measure(store)
     finally:
         runner.stop()
@@ -124,6 +136,7 @@ def jetstream(database: str, rows: int, workers: int) -> dict[str, float]:
     settings = _settings(database, url, bus)
     publisher = PipelineThread(Pipeline(settings, store, consume=False)).start()
     published = publisher.pipeline
+    _flood_when_streaming(sandbox, published)
     last, since = -1, time.monotonic()
     while time.monotonic() - since < 3:
         time.sleep(0.2)
