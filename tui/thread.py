@@ -83,6 +83,9 @@ class ThreadScreen(Screen[None]):
         self._render_title(message.view)
         self._render_messages(message.view)
         self.query_one("#customer-record", Static).update(customer_record(message.view))
+        # The length limit is the thread's network's, known only now.
+        composer = self.query_one(TextArea)
+        self.query_one("#composer-help", Static).update(self._composer_help(len(composer.text.strip())))
         if self._compose_on_load:
             self._compose_on_load = False
             self.action_focus_composer()
