@@ -34,29 +34,6 @@ REST_TIMEOUT = 30.0
 PROFILE_CACHE = 20_000
 
 
-class Patient:
-    """A SourceContext whose waits are cut into slices with an `alive()` between them: a long rate-limit wait is
-    not a stalled connection, and the watchdog must not abort it."""
-
-    def __init__(self, ctx: SourceContext, slice_seconds: float) -> None:
-        self._ctx = ctx
-        self._slice = max(0.05, slice_seconds)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ctx, name)
-
-    def wait(self, seconds: float) -> bool:
-        left = seconds
-        while left > 0:
-            self._ctx.alive()
-            step = min(left, self._slice)
-            if self._ctx.wait(step):
-                return True
-            left -= step
-        self._ctx.alive()
-        return self._ctx.stopping.is_set()
-
-
 def _status(exc: exceptions.RequestErrorBase) -> int:
     return exc.response.status_code if exc.response is not None else 0
 
@@ -130,12 +107,8 @@ class Api:
             raise error from None
         ctx.alive()
         headers: Mapping[str, str] = response.headers
-        budget_wait(
-            Patient(ctx, max(0.05, self.settings.read_timeout / 3)),
-            headers,
-            remaining="ratelimit-remaining",
-            reset="ratelimit-reset",
-        )
+        # The supervisor's watchdog leaves a deliberate wait alone: no need to keep it company.
+        budget_wait(ctx, headers, remaining="ratelimit-remaining", reset="ratelimit-reset")
         if not isinstance(response.content, dict):
             raise ConnectionLost(f"{what}: Bluesky answered {response.status_code} without a JSON object")
         return response.content
