@@ -8,8 +8,8 @@ import click
 def _known() -> tuple[type[BaseException], ...]:
     """Errors whose message already names the cause and the fix (imported late: some modules are heavy)."""
     from earful.settings import SettingsError
+    from listener.sending import SendError
     from listener.x_rules import RuleError
-    from listener.x_sender import SendError
     from nlp.heads import ArtifactsError
     from nlp.training.data import DataDirError
     from responders.outbox import ReplyRejected

@@ -14,17 +14,7 @@ from atproto_client.request import Request
 from atproto_core.exceptions import AtProtocolError
 
 from listener.config import BlueskySettings
-
-
-class SendError(RuntimeError):
-    """Bluesky did not take the reply. The message is safe to show and store: it never holds a credential.
-
-    `retryable` says whether trying again later can help (rate limits, server errors, no connection)."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
+from listener.sending import SendError
 
 
 def _same_text(posted: str, wanted: str) -> bool:

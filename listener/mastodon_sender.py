@@ -16,7 +16,7 @@ from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkE
 from listener.config import MastodonSettings
 from listener.mastodon_normalise import html_to_text
 from listener.mastodon_stream import RecordingSession
-from listener.x_sender import SendError
+from listener.sending import SendError
 
 __all__ = ["MastodonSender", "SendError", "idempotency_key"]
 

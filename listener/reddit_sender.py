@@ -14,23 +14,13 @@ import prawcore
 
 from listener.config import RedditSettings
 from listener.reddit_client import CREDENTIALS_HINT, RedditClient
+from listener.sending import SendError
 
 _SPACE = re.compile(r"\s+")
 _FULLNAME = re.compile(r"t[13]_[0-9a-z]{1,13}")
 # Reddit's own account history pages: enough to find a reply posted minutes ago on a busy account.
 FIND_MAX_ITEMS = 300
 _RETRYABLE_API_ERRORS = {"RATELIMIT", "SERVER_ERROR"}
-
-
-class SendError(RuntimeError):
-    """Reddit did not take the reply. The message is safe to show and store: it never holds a credential.
-
-    `retryable` says whether trying again later can help (rate limits, server errors, no connection)."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
 
 
 def _same_text(posted: str, wanted: str) -> bool:

@@ -103,7 +103,8 @@ class Backoff:
             return p.clean_close
         if isinstance(error, RateLimited):
             if error.until is not None:
-                return max(0.0, error.until - now) + 1.0 * min(1.0, p.rate_limit_start)
+                # A second past the reset: reset times are whole seconds (less in tests' scaled policies).
+                return max(0.0, error.until - now) + min(1.0, p.rate_limit_start)
             return min(p.rate_limit_start * 2 ** (n - 1), max(p.http_max, p.rate_limit_start))
         if isinstance(error, Fatal):
             return p.fatal_retry

@@ -10,22 +10,12 @@ import requests
 import tweepy
 
 from listener.config import XSettings
+from listener.sending import SendError
 from listener.transport import TimeoutSession, protect_logs, redirect
 
 _URL = re.compile(r"https?://\S+")
 _SPACE = re.compile(r"\s+")
 FIND_MAX_PAGES = 5
-
-
-class SendError(RuntimeError):
-    """The network did not take the reply. The message is safe to show and store: it never holds a credential.
-
-    `retryable` says whether trying again later can help (rate limits, server errors, no connection)."""
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retryable = retryable
 
 
 def _secret(value: Any) -> str | None:
