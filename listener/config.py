@@ -79,8 +79,6 @@ class MastodonSettings(BaseModel):
     notifications: bool = True
     # Mastodon sends a ':thump' heartbeat about every 10 s; silence for longer than this is a dead stream.
     read_timeout: float = Field(default=45.0, gt=0, le=600)
-    # With no streaming (the server refuses it), poll the REST timelines this often.
-    poll_seconds: float = Field(default=30.0, gt=0)
     # Pages of 40 on the very first start (no cursor yet): how far back to look.
     backfill_max_pages: int = Field(default=5, ge=1, le=100)
     # Hashtag backfills start this long before the cursor: a status federated late carries an id from its
