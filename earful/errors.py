@@ -10,7 +10,7 @@ def _known() -> tuple[type[BaseException], ...]:
     from earful.settings import SettingsError
     from listener.sending import SendError
     from listener.x_rules import RuleError
-    from nlp.heads import ArtifactsError
+    from nlp.finetuned import ArtifactsError
     from nlp.training.data import DataDirError
     from responders.outbox import ReplyRejected
     from responders.templates import TemplateError

@@ -101,8 +101,10 @@ def print_status(report: dict[str, Any], out: IO[str]) -> None:
 
 EXPORT_FIELDS = (
     "network", "native_id", "thread_id", "conversation_id", "author", "brand", "created_at", "language",
-    "sentiment", "complaint", "severity", "urgency", "tier", "text",
+    "sentiment", "complaint", "severity", "urgency", "tier", "text", "explanation", "risks",
 )  # fmt: skip
+# Several phrases in one cell; the phrases are the mention's own words, so the cell is made formula-safe whole.
+LIST_SEPARATOR = "; "
 
 
 def write_mentions(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
@@ -120,6 +122,7 @@ def write_mentions(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> in
             row["network"], row["native_id"], row["thread"]["id"], row["thread"]["conversation_id"],
             row["author"]["handle"], row["brand"], row["created_at"], row["language"], scores["sentiment"],
             scores["complaint"], scores["severity"], scores["urgency"], scores["tier"], row["text"],
+            LIST_SEPARATOR.join(scores["explanation"]), LIST_SEPARATOR.join(scores["risks"]),
         ]  # fmt: skip
         writer.writerow([csv_safe(value) for value in flat])
         count += 1

@@ -26,6 +26,7 @@ from listener.health import HealthEvent
 from nlp.batching import next_batch
 from responders.alerts import deliver_pending, queue_alerts
 from store import Store
+from store.contacts import Contact, contacts
 from store.engine import describe_unavailable
 from store.incoming import NewMention, ScoredMention, Scores
 from store.mentions import SaveResult, get_cursor, known_mentions, save_mentions
@@ -194,7 +195,13 @@ class Pipeline:
         except OperationalError:
             known = set()
         fresh = [m for m in batch if (m.network, m.native_id) not in known]
-        scored = await loop.run_in_executor(self._model, self._classify, classifier, fresh)
+        try:
+            history = await loop.run_in_executor(self._db, self._contacts, fresh)
+        except OperationalError as exc:
+            # Urgency without the customer's history beats no urgency: the write below waits for the database.
+            log.warning("scoring %s mentions without their customers' history: %s", len(fresh), exc)
+            history = [Contact() for _ in fresh]
+        scored = await loop.run_in_executor(self._model, self._classify, classifier, fresh, history)
         self.stats.classified += len(scored)
         scored += [ScoredMention(mention=m) for m in batch if (m.network, m.native_id) in known]
         result = await self._write_until_done(scored, stop)
@@ -251,13 +258,31 @@ class Pipeline:
         with self.store.read() as session:
             return known_mentions([(m.network, m.native_id) for m in batch], session=session)
 
-    def _classify(self, classifier: Classifier, batch: list[NewMention]) -> list[ScoredMention]:
+    def _contacts(self, batch: list[NewMention]) -> list[Contact]:
+        if not batch:
+            return []
+        with self.store.read() as session:
+            return contacts(batch, session=session)
+
+    def _classify(
+        self, classifier: Classifier, batch: list[NewMention], history: list[Contact] | None = None
+    ) -> list[ScoredMention]:
+        """Score a batch; `history` (from `_contacts`, one per mention) tells urgency how often each customer
+        already wrote in the thread and the tier on their record."""
         from nlp import ClassifyInput
 
         if not batch:
             return []
 
-        inputs = [ClassifyInput(text=m.text, followers=m.author.followers) for m in batch]
+        inputs = [
+            ClassifyInput(
+                text=m.text,
+                followers=m.author.followers,
+                prior_contacts=h.prior_contacts,
+                customer_tier=h.customer_tier,
+            )
+            for m, h in zip(batch, history or [Contact() for _ in batch], strict=True)
+        ]
         results: list[Classification | None]
         try:
             results = list(classifier.classify(inputs))
@@ -341,8 +366,11 @@ def _scores(mention: NewMention, result: Classification | None) -> Scores:
         urgency=result.urgency,
         urgency_tier=result.tier,
         entities=result.entities,
+        explanation=result.explanation,
+        risks=result.risks,
     )
     if mention.is_own:
         # The brand's own posts are scored for the record but never compete for a responder's attention.
         scores.urgency, scores.urgency_tier = 0, "low"
+        scores.explanation = []  # nothing pushed an urgency of 0 up; the risks stay, as facts about the text
     return scores

@@ -47,6 +47,8 @@ def iter_mentions(*, session: Session, page: int = 1000) -> Iterator[dict[str, A
                     "severity": mention.severity_label,
                     "urgency": mention.urgency,
                     "tier": mention.urgency_tier,
+                    "explanation": mention.explanation,
+                    "risks": mention.risks,
                 },
                 "entities": mention.entities,
             }

@@ -48,6 +48,9 @@ class Scores(BaseModel):
     urgency: int = 0
     urgency_tier: str = "low"
     entities: list[dict[str, Any]] = Field(default_factory=list)
+    # The words that pushed urgency up (strongest first) and the risk categories the text matched.
+    explanation: list[str] = Field(default_factory=list)
+    risks: list[str] = Field(default_factory=list)
 
 
 class ScoredMention(BaseModel):

@@ -118,6 +118,8 @@ def _save_one(item: ScoredMention, *, session: Session, sla: Mapping[str, timede
         urgency=scores.urgency,
         urgency_tier=scores.urgency_tier,
         entities=scores.entities,
+        explanation=scores.explanation,
+        risks=scores.risks,
     )
     session.add(mention)
     session.flush()

@@ -111,6 +111,14 @@ class Mention(SQLModel, table=True):
     urgency: int = 0
     urgency_tier: str = Field(default="low", max_length=20)
     entities: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Why urgency is what it is: the text's words that pushed it up most (strongest first), and the risk
+    # categories (safety, legal, churn, outage...) the text matched. Empty for mentions scored before 0003.
+    explanation: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    risks: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class Reply(SQLModel, table=True):

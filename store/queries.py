@@ -32,6 +32,9 @@ class InboxRow:
     last_activity_at: datetime
     sla_due_at: datetime | None
     mention_count: int
+    # Why the latest inbound message is urgent: the words that pushed it up, and the risk categories matched.
+    explanation: list[str] = field(default_factory=list)
+    risks: list[str] = field(default_factory=list)
 
 
 def inbox(*, session: Session, statuses: Sequence[str] = AWAITING, limit: int = 500) -> list[InboxRow]:
@@ -77,6 +80,8 @@ def inbox(*, session: Session, statuses: Sequence[str] = AWAITING, limit: int = 
                 last_activity_at=thread.last_activity_at,
                 sla_due_at=thread.sla_due_at,
                 mention_count=thread.mention_count,
+                explanation=list(mention.explanation) if mention else [],
+                risks=list(mention.risks) if mention else [],
             )
         )
     return rows

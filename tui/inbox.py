@@ -18,7 +18,7 @@ from responders.triage import ClaimedByOther
 from store.queries import InboxRow
 from tui.commands import INBOX, bindings
 from tui.pickers import StatusPicker
-from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left
+from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
@@ -153,6 +153,10 @@ class InboxScreen(Screen[None]):
         text.append(
             f"({row.followers:,} followers) · {row.brand} · {row.mention_count} messages\n", style="dim"
         )
+        # Above the text, which may run past the pane's last line.
+        if row.explanation or row.risks:
+            text.append_text(why(row.explanation, row.risks))
+            text.append("\n")
         text.append_text(literal(row.text))
         preview.update(text)
 

@@ -70,3 +70,24 @@ def time_left(due: datetime | None, now: datetime | None = None) -> Text:
     if seconds < 0:
         return Text(f"-{span(-seconds)}", style="bold red")
     return Text(span(seconds), style="dark_orange" if seconds < 300 else "")
+
+
+def why(explanation: list[str], risks: list[str]) -> Text:
+    """`why "never arrived" · "worst"  risk legal · churn`: what pushed urgency up, each phrase literal (they
+    are the mention's own words, so `[bold]` in one stays `[bold]`). Empty when there is nothing to say."""
+    text = Text()
+    if explanation:
+        text.append("why ", style="dim")
+        for i, phrase in enumerate(explanation):
+            if i:
+                text.append(" · ", style="dim")
+            text.append('"', style="dim")
+            text.append_text(literal(phrase, "italic", one_line=True))
+            text.append('"', style="dim")
+    if risks:
+        text.append("  risk " if explanation else "risk ", style="dim")
+        for i, risk in enumerate(risks):
+            if i:
+                text.append(" · ", style="dim")
+            text.append_text(literal(risk, "bold red", one_line=True))
+    return text

@@ -20,7 +20,7 @@ from store.models import Mention, Reply, ReplyStatus
 from store.queries import ThreadView
 from tui.commands import THREAD, bindings
 from tui.pickers import SavedReplyPicker, StatusPicker
-from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left
+from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
@@ -252,6 +252,9 @@ def message_text(mention: Mention, handle: str, reply: Reply | None = None) -> T
         head.append("  ")
         head.append_text(tier_badge(mention.urgency_tier))
         head.append(f" {mention.urgency}", style="bold")
+    if not mention.is_own and (mention.explanation or mention.risks):
+        head.append("\n")
+        head.append_text(why(mention.explanation, mention.risks))
     head.append("\n")
     head.append_text(literal(mention.text))
     if mention.entities and not mention.is_own:

@@ -111,3 +111,27 @@ def test_a_silent_source_alerts_once_per_silence(sqlite_store):
     assert silent_sources({"bluesky:jetstream": None}, since=started, settings=settings, now=now)
     off = settings.model_copy(update={"source_silent_minutes": 0})
     assert silent_sources(last, since=started, settings=off, now=now) == {}
+
+
+def test_export_says_why_each_mention_is_urgent(sqlite_store, make_mention):
+    angry = make_mention("1", text="@acme =cmd|' /C calc'!A0 never arrived, lawyer", handle="mallory")
+    angry.scores.explanation = ["=cmd|' /C calc'!A0", "never arrived", "lawyer"]
+    angry.scores.risks = ["legal"]
+    calm = make_mention("2", text="@acme thanks", conversation="c2", author="u2")
+    with sqlite_store.write() as s:
+        save_mentions([angry, calm], session=s)
+
+    out = io.StringIO()
+    export_mentions(sqlite_store, out, "jsonl")
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[0]["scores"]["explanation"] == ["=cmd|' /C calc'!A0", "never arrived", "lawyer"]
+    assert rows[0]["scores"]["risks"] == ["legal"]
+    assert (rows[1]["scores"]["explanation"], rows[1]["scores"]["risks"]) == ([], [])
+
+    sheet = io.StringIO()
+    export_mentions(sqlite_store, sheet, "csv")
+    table = list(csv.DictReader(io.StringIO(sheet.getvalue())))
+    # The phrases are the mention's own words: a spreadsheet shows them, it never runs them.
+    assert table[0]["explanation"] == "'=cmd|' /C calc'!A0; never arrived; lawyer"
+    assert table[0]["risks"] == "legal"
+    assert (table[1]["explanation"], table[1]["risks"]) == ("", "")

@@ -18,7 +18,8 @@ from earful.pipeline import Pipeline
 from earful.settings import PipelineSettings, Settings
 from store import Store
 from store.mentions import get_cursor
-from store.models import Mention, Quarantine
+from store.models import Customer, Identity, Mention, Quarantine
+from store.queries import inbox
 
 PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -157,3 +158,82 @@ def test_a_mention_stored_already_is_not_classified_again_but_still_moves_its_cu
     assert counting.texts == ["@acme the first time"]
     with sqlite_store.read() as s:
         assert get_cursor("x:search:acme", session=s) == "1"
+
+
+class RecordingClassifier:
+    """The shipped classifier, keeping what it was asked: text, prior contacts and customer tier."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.inputs = inner, []
+
+    def classify(self, inputs):
+        self.inputs.extend((i.text, i.prior_contacts, i.customer_tier) for i in inputs)
+        return self.inner.classify(inputs)
+
+
+def stored(store: Store) -> dict[str, Mention]:
+    with store.read() as s:
+        return {m.native_id: m for m in s.exec(select(Mention))}
+
+
+LATE = "@acme my order never arrived and nobody answers"
+
+
+def test_a_customer_asking_again_in_a_thread_is_more_urgent_than_the_first_time(
+    sqlite_store, make_mention, classifier
+):
+    from nlp import ClassifyInput
+
+    risky = "@acme my order never arrived, my lawyer will hear about this"
+    recording = RecordingClassifier(classifier)
+    go = threading.Event()
+    runner = start(sqlite_store, recording, [make_mention("1", text=LATE, author="jane").mention], go)
+    go.set()
+    wait_for(lambda: runner.pipeline.stats.stored == 1, what="the first message")
+    # She asks again, twice, word for word (and someone else writes in another thread meanwhile).
+    for mention in [
+        make_mention("2", text=LATE, author="jane", minutes=5).mention,
+        make_mention("3", text=LATE, author="jane", minutes=6).mention,
+        make_mention("4", text=risky, author="omar", conversation="c2", minutes=6).mention,
+    ]:
+        runner.pipeline.publish(mention)
+    wait_for(lambda: runner.pipeline.stats.stored == 4, what="the later messages")
+    runner.stop()
+
+    assert recording.inputs == [(LATE, 0, None), (LATE, 1, "standard"), (LATE, 2, "standard"),
+                                (risky, 0, None)]  # fmt: skip
+    mentions = stored(sqlite_store)
+    assert mentions["1"].urgency < mentions["2"].urgency < mentions["3"].urgency
+    # What the desk shows as "why" is the classifier's own explanation and risks, stored with the mention.
+    [expected] = classifier.classify([ClassifyInput(text=risky)])
+    assert (mentions["4"].explanation, mentions["4"].risks) == (expected.explanation, ["legal"])
+
+
+def test_a_vip_customer_outranks_a_standard_one_saying_the_same(sqlite_store, make_mention, classifier):
+    recording = RecordingClassifier(classifier)
+    go = threading.Event()
+    earlier = [
+        make_mention("1", text="@acme hi", author="vic", conversation="old-vic").mention,
+        make_mention("2", text="@acme hi", author="sam", conversation="old-sam").mention,
+    ]
+    runner = start(sqlite_store, recording, earlier, go)
+    go.set()
+    wait_for(lambda: runner.pipeline.stats.stored == 2, what="the earlier threads")
+    with sqlite_store.write() as s:
+        vic = s.exec(select(Identity).where(Identity.native_user_id == "vic")).one()
+        s.get(Customer, vic.customer_id).tier = "vip"
+    for mention in [
+        make_mention("3", text=LATE, author="sam", conversation="new-sam", minutes=5).mention,
+        make_mention("4", text=LATE, author="vic", conversation="new-vic", minutes=5).mention,
+    ]:
+        runner.pipeline.publish(mention)
+    wait_for(lambda: runner.pipeline.stats.stored == 4, what="the new threads")
+    runner.stop()
+
+    # Their earlier threads are not this one: no repeat contact, only the tier differs.
+    assert recording.inputs[2:] == [(LATE, 0, "standard"), (LATE, 0, "vip")]
+    mentions = stored(sqlite_store)
+    assert mentions["4"].urgency > mentions["3"].urgency
+    with sqlite_store.read() as s:
+        first = inbox(session=s)[0]
+    assert first.handle == "vic" and first.text == LATE

@@ -1,8 +1,23 @@
 """The migrations build exactly the schema the models describe, on both back ends."""
 
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlalchemy import MetaData, Table, create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel, select
+
+from store import Store
+from store.engine import MIGRATIONS
+from store.mentions import save_mentions
+from store.models import Mention
 
 
 def test_migrated_schema_matches_the_models(any_store):
@@ -18,10 +33,121 @@ def test_migrating_twice_is_harmless(sqlite_store):
 
 
 def test_an_unreachable_database_names_the_cause_and_the_fix():
-    import pytest
-
-    from store import Store, StoreUnavailable
+    from store import StoreUnavailable
 
     with pytest.raises(StoreUnavailable) as err:
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none").migrate()
     assert "cannot open the database" in str(err.value) and "Fix:" in str(err.value)
+
+
+PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path) -> Iterator[str]:
+    """A database with no schema yet, on each back end."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"earful_mig_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _to_revision(store: Store, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+def _insert(conn, table: str, **values) -> int:
+    """One row written with the schema as the database has it (not as the models describe it now)."""
+    reflected = Table(table, MetaData(), autoload_with=conn)
+    return conn.execute(reflected.insert().values(**values)).inserted_primary_key[0]
+
+
+def test_0003_gives_mentions_stored_before_it_an_empty_explanation(empty_url, make_mention):
+    store = Store(empty_url)
+    try:
+        _to_revision(store, "0002")
+        now = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+        with store.engine.begin() as conn:
+            customer = _insert(
+                conn, "customer", display_name="Jane", tier="standard", notes="", tags=[], created_at=now
+            )
+            identity = _insert(
+                conn,
+                "identity",
+                customer_id=customer,
+                network="x",
+                native_user_id="jane",
+                handle="jane",
+                display_name="Jane",
+                followers=3,
+                is_own=False,
+                updated_at=now,
+            )
+            thread = _insert(
+                conn,
+                "thread",
+                network="x",
+                conversation_id="c1",
+                brand="acme",
+                status="new",
+                urgency=40,
+                tier="normal",
+                first_activity_at=now,
+                last_activity_at=now,
+                mention_count=1,
+                updated_at=now,
+            )
+            _insert(
+                conn,
+                "mention",
+                network="x",
+                native_id="1",
+                thread_id=thread,
+                identity_id=identity,
+                brand="acme",
+                is_own=False,
+                text="@acme where is my order",
+                created_at=now,
+                received_at=now,
+                stored_at=now,
+                raw={},
+                sentiment_probs={},
+                urgency=40,
+                urgency_tier="normal",
+                entities=[],
+            )
+
+        store.migrate()
+
+        with store.read() as s:
+            old = s.exec(select(Mention)).one()
+        assert (old.text, old.explanation, old.risks) == ("@acme where is my order", [], [])
+        new = make_mention("2", minutes=1)
+        new.scores.explanation, new.scores.risks = ["never arrived", "[bold]lawyer[/]"], ["legal"]
+        with store.write() as s:
+            save_mentions([new], session=s)
+        with store.read() as s:
+            stored = s.exec(select(Mention).where(Mention.native_id == "2")).one()
+        assert (stored.explanation, stored.risks) == (["never arrived", "[bold]lawyer[/]"], ["legal"])
+
+        # And back: the columns go, the mentions stay.
+        _to_revision(store, "0002", down=True)
+        with store.engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("mention")}
+            assert conn.execute(text("SELECT count(*) FROM mention")).scalar_one() == 2
+        assert {"explanation", "risks"}.isdisjoint(columns) and "entities" in columns
+    finally:
+        store.dispose()

@@ -45,7 +45,16 @@ def world(sqlite_store, make_mention) -> Iterator[DeskWorld]:
     tweets: dict[str, SandboxTweet] = {}
 
     def store_tweet(
-        name: str, text: str, *, author: str, display: str, urgency: int, tier: str, **kw
+        name: str,
+        text: str,
+        *,
+        author: str,
+        display: str,
+        urgency: int,
+        tier: str,
+        explanation: tuple[str, ...] = (),
+        risks: tuple[str, ...] = (),
+        **kw,
     ) -> None:
         """Post a tweet on the sandbox and store it as the collector and classifier would have."""
         tweet = sandbox.push(text, author=author)
@@ -60,6 +69,7 @@ def world(sqlite_store, make_mention) -> Iterator[DeskWorld]:
             **kw,
         )
         item.mention.author.display_name = display
+        item.scores.explanation, item.scores.risks = list(explanation), list(risks)
         with sqlite_store.write() as s:
             save_mentions([item], session=s, sla=settings.sla.budgets())
 

@@ -102,3 +102,42 @@ async def test_claim_and_resolve_from_the_inbox(world):
     with world.store.read() as s:
         thread = s.exec(select(Thread)).one()
     assert (thread.status, thread.assignee) == ("resolved", "alice")
+
+
+async def test_the_thread_says_why_a_mention_is_urgent_in_its_own_words(world):
+    world.store_tweet(
+        "angry",
+        "@AcmeSupport [bold red]x[/] my order never arrived, worst ever, my lawyer is on it",
+        author="ann",
+        display="Ann",
+        urgency=88,
+        tier="critical",
+        explanation=("never arrived", "worst", "[bold red]x[/]"),
+        risks=("legal", "churn"),
+    )
+    app = world.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 1)
+        # The inbox's preview of the highlighted thread says it too.
+        preview = str(app.screen.query_one("#preview", Static).render())
+        assert 'why "never arrived" · "worst" · "[bold red]x[/]"  risk legal · churn' in preview
+
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and app.screen.view is not None)
+        [message] = [str(w.render()) for w in app.screen.query("#messages Static").results(Static)]
+    lines = message.splitlines()
+    # Under the scores line, above the text: the phrases as written, markup and all, never interpreted.
+    assert lines[1] == 'why "never arrived" · "worst" · "[bold red]x[/]"  risk legal · churn'
+    assert lines[2].startswith("@AcmeSupport [bold red]x[/] my order never arrived")
+
+
+async def test_a_mention_nothing_pushed_up_shows_no_why(world):
+    world.store_tweet("calm", "@AcmeSupport thanks!", author="carl", display="Carl", urgency=5, tier="low")
+    app = world.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and app.screen.view is not None)
+        [message] = [str(w.render()) for w in app.screen.query("#messages Static").results(Static)]
+    assert "why" not in message and "risk" not in message
+    assert message.splitlines()[1] == "@AcmeSupport thanks!"
