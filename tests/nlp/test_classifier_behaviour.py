@@ -54,7 +54,7 @@ def test_probabilities_and_json_shape(classifier: Classifier) -> None:
     assert isinstance(result, Classification)
     data = json.loads(json.dumps(result.to_json()))
     assert set(data) == {"sentiment", "sentiment_probs", "complaint", "severity", "severity_label"} | {
-        "urgency", "tier", "entities",
+        "urgency", "tier", "entities", "explanation", "risks",
     }  # fmt: skip
     assert set(data["sentiment_probs"]) == {"negative", "neutral", "positive"}
     assert sum(data["sentiment_probs"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -72,17 +72,22 @@ def test_batch_equals_one_by_one(classifier: Classifier) -> None:
         assert a.complaint == pytest.approx(b.complaint, abs=1e-3)
 
 
-def test_one_encoder_pass_per_batch(classifier: Classifier, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
-    real = classifier.encoder.embed
+def test_each_distinct_text_is_encoded_once(classifier: Classifier, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    real = classifier.encoder.encode
 
-    def spy(texts, progress=None):  # type: ignore[no-untyped-def]
-        calls.append(len(texts))
-        return real(texts, progress)
+    def spy(texts):  # type: ignore[no-untyped-def]
+        calls.append(list(texts))
+        return real(texts)
 
-    monkeypatch.setattr(classifier.encoder, "embed", spy)
-    classifier.classify([ClassifyInput(t) for t in (FURIOUS, THANKS, QUESTION)])
-    assert calls == [3]
+    monkeypatch.setattr(classifier.encoder, "encode", spy)
+    campaign = "@AcmeHelp boycott acme, they poisoned my dog #justiceforrex"
+    first = classifier.classify([ClassifyInput(t) for t in (campaign, FURIOUS + " x", campaign, campaign)])
+    assert len(calls) == 1 and len(calls[0]) == 2  # one encoder pass, the copy-paste campaign text once
+    again = classifier.classify([ClassifyInput(campaign, followers=50_000)])
+    assert len(calls) == 1  # seen before: answered without touching the encoder
+    assert again[0].complaint == first[0].complaint
+    assert again[0].urgency >= first[0].urgency  # reach still counts for the repeat
 
 
 def test_awkward_inputs_do_not_crash(classifier: Classifier) -> None:
@@ -102,13 +107,6 @@ def test_awkward_inputs_do_not_crash(classifier: Classifier) -> None:
     assert classifier.classify([]) == []
 
 
-def test_embed_gives_unit_vectors(classifier: Classifier) -> None:
-    vectors = classifier.embed(["hello", "", "my order is late"])
-    assert vectors.shape == (3, 384)
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    assert classifier.embed([]).shape == (0, 384)
-
-
 def test_missing_artifacts_name_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ArtifactsError, match="make train"):
         Classifier.load(NLPSettings(artifacts_dir=tmp_path))
@@ -125,17 +123,60 @@ def test_import_is_cheap() -> None:
 
 def test_artifacts_are_small_and_described() -> None:
     art = Path(__file__).resolve().parents[2] / "nlp" / "artifacts"
-    assert sum(p.stat().st_size for p in art.iterdir()) < 10 * 1024 * 1024
-    meta = json.loads((art / "meta.json").read_text())
-    assert meta["labels"]["severity"] == ["No explicit reproach", "Disapproval", "Accusation", "Blame"]
+    assert sum(p.stat().st_size for p in art.iterdir()) <= 25 * 1024 * 1024
+    meta = json.loads((art / "model.json").read_text())
     assert len(meta["split"]["held_out_ids"]) == 690
+    assert not set(meta["split"]["held_out_ids"]) & set(meta["split"]["calibration_ids"])
+    for task in ("sentiment", "complaint", "severity"):
+        assert meta["calibration"][task]["temperature"] > 0
 
 
-def test_heads_from_another_encoder_are_flagged(
-    classifier: Classifier, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    probe = dict(classifier.meta["encoder_probe"])
-    probe["embedding"] = [-v for v in probe["embedding"]]  # what a different encoder would have produced
-    monkeypatch.setitem(classifier.meta, "encoder_probe", probe)
-    with pytest.warns(RuntimeWarning, match="retrained"):
-        classifier._check_probe(tmp_path)
+def test_adapters_for_another_encoder_are_refused(tmp_path: Path) -> None:
+    from nlp.finetuned import save_model
+
+    bogus = {"encoder.layer.0.attention.self.query.lora_a": np.zeros((4, 100), dtype=np.float32)}
+    bogus["encoder.layer.0.attention.self.query.lora_b"] = np.zeros((384, 4), dtype=np.float32)
+    heads = {f"{t}.{k}": np.zeros((384, n) if k == "W0" else n, dtype=np.float32)
+             for t, n in (("sentiment", 3), ("complaint", 2), ("severity", 4)) for k in ("W0", "b0")}  # fmt: skip
+    save_model(tmp_path, bogus, heads, {"calibration": {}})
+    with pytest.raises(ArtifactsError, match="another encoder"):
+        Classifier.load(NLPSettings(artifacts_dir=tmp_path))
+
+
+def test_explanations_name_the_words_that_raised_urgency(classifier: Classifier) -> None:
+    furious, thanks = classifier.classify([ClassifyInput(FURIOUS), ClassifyInput(THANKS)])
+    assert 1 <= len(furious.explanation) <= 4
+    lowered = FURIOUS.lower()
+    for phrase in furious.explanation:
+        assert phrase.lower() in lowered, phrase  # real words of the mention, not labels
+    assert thanks.explanation == []  # nothing raised it
+
+
+def test_risk_terms_raise_urgency_and_are_named(classifier: Classifier) -> None:
+    base = "@AcmeHelp my new charger got really hot last night"
+    plain, risky = classifier.classify([ClassifyInput(base), ClassifyInput(base + " and caught fire")])
+    assert risky.risks == ["safety"] and plain.risks == []
+    assert risky.urgency > plain.urgency
+    assert any("fire" in p.lower() for p in risky.explanation)
+
+
+def test_repeat_contact_and_vip_raise_the_same_complaint(classifier: Classifier) -> None:
+    first, third, vip = classifier.classify(
+        [
+            ClassifyInput(FURIOUS),
+            ClassifyInput(FURIOUS, prior_contacts=2),
+            ClassifyInput(FURIOUS, customer_tier="VIP"),
+        ]
+    )
+    assert third.urgency > first.urgency and vip.urgency > first.urgency
+    assert third.complaint == first.complaint == vip.complaint
+
+
+def test_int8_onnx_agrees_with_plain_torch(classifier: Classifier) -> None:
+    torch_clf = Classifier.load(NLPSettings(backend="torch", products=list(classifier.settings.products)))
+    texts = [FURIOUS, THANKS, QUESTION, "my flight got cancelled again, 3rd time this month"]
+    a = classifier.predict(texts)
+    b = torch_clf.predict(texts)
+    for task in ("sentiment", "complaint", "severity"):
+        assert np.abs(a[task] - b[task]).max() < 0.1, task
+    assert (a["sentiment"].argmax(1) == b["sentiment"].argmax(1)).all()

@@ -12,6 +12,8 @@ from nlp.cli import classify_lines, parse_line
 
 KEYS = {
     "sentiment",
+    "explanation",
+    "risks",
     "sentiment_probs",
     "complaint",
     "severity",

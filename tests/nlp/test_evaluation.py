@@ -20,16 +20,19 @@ def test_run_eval_limited(classifier: Classifier, data_dir: Path) -> None:
     for task, metric in (("sentiment", "macro_recall"), ("complaint", "macro_f1"), ("severity", "macro_f1")):
         assert result[task]["metric"] == metric
         assert 0.0 <= result[task]["value"] <= 1.0
-        assert result[task]["n"] == 200
-    assert result["sentiment"]["split"].startswith("TweetEval test")
+        assert result[task]["n"] == (200 if task != "severity" else result["severity"]["n"])
+    assert 0 < result["severity"]["n"] < 200  # the gold complaints among those 200 rows
+    assert result["sentiment"]["protocol"].startswith("TweetEval sentiment test")
     assert "seed 13" in result["complaint"]["protocol"]
+    for task in ("sentiment", "complaint", "severity"):
+        assert 0.0 <= result[task]["ece"] <= 1.0
     assert result["sentiment"]["value"] > 0.45  # far above the 0.33 of a constant guess
     assert result["complaint"]["value"] > 0.6
 
 
 def test_held_out_fold_is_reproducible(classifier: Classifier, data_dir: Path) -> None:
     rows = complaint_rows(data_dir)
-    mask = stratified_holdout(rows.severity, fraction=0.2, seed=classifier.meta["seed"])
+    mask = stratified_holdout(rows.severity, fraction=0.2, seed=classifier.meta["split"]["seed"])
     assert rows.ids[mask].tolist() == classifier.meta["split"]["held_out_ids"]
     # every severity level is represented on both sides
     for level in range(5):

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from nlp.config import NLPSettings, UrgencyWeights
-from nlp.urgency import reach, tier_for, urgency_score
+from nlp.urgency import reach, risk_matches, tier_for, urgency_score
 
 W = UrgencyWeights()
 FURIOUS = {"complaint": 0.98, "severity_probs": [0.05, 0.15, 0.3, 0.5], "negative": 0.95}
@@ -62,3 +62,35 @@ def test_weights_live_in_settings_and_are_validated() -> None:
         UrgencyWeights(critical=40, high=50)
     with pytest.raises(ValidationError):
         NLPSettings(no_such_setting=1)
+
+
+def test_risk_terms_add_in_proportion_to_how_upset_the_text_is() -> None:
+    assert score(FURIOUS | {}, 0) < urgency_score(followers=0, weights=W, risky=True, **FURIOUS)
+    calm = urgency_score(followers=0, weights=W, risky=True, **THANKS) - score(THANKS)
+    angry = urgency_score(followers=0, weights=W, risky=True, **FURIOUS) - score(FURIOUS)
+    assert calm <= 1 < angry
+
+
+def test_risk_terms_match_whole_words_and_prefixes() -> None:
+    found = risk_matches("I will SUE you, my account was cancelled and the app is down", W.risk_terms)
+    assert [c for c, _ in found] == ["legal", "churn", "outage"]
+    assert risk_matches("suede shoes, fireworks, a legally blonde rewatch", W.risk_terms) == []
+    custom = UrgencyWeights(risk_terms={"recall": ["batch 4*"]})
+    assert risk_matches("is batch 42 affected?", custom.risk_terms) == [("recall", "batch 42")]
+
+
+def test_repeat_contact_raises_and_saturates() -> None:
+    scores = [urgency_score(followers=0, weights=W, prior_contacts=n, **QUESTION) for n in range(6)]
+    assert scores[0] < scores[1] < scores[2] < scores[3] == scores[4] == scores[5]
+
+
+def test_customer_tier_multiplies_and_unknown_tiers_count_as_standard() -> None:
+    std = urgency_score(followers=0, weights=W, customer_tier="standard", **FURIOUS)
+    vip = urgency_score(followers=0, weights=W, customer_tier="vip", **FURIOUS)
+    assert vip > std == urgency_score(followers=0, weights=W, customer_tier="no-such-tier", **FURIOUS)
+    assert (
+        urgency_score(
+            followers=10**7, weights=W, customer_tier="vip", risky=True, prior_contacts=9, **FURIOUS
+        )
+        == 100
+    )
