@@ -63,6 +63,9 @@ class Classifier:
         cal = meta.get("calibration", {})
         self.temperatures = {t: float(cal.get(t, {}).get("temperature", 1.0)) for t in LABELS}
         self.biases = {t: np.asarray(cal.get(t, {}).get("bias", 0.0), dtype=np.float64) for t in LABELS}
+        # Sentiment's label is argmax(log p + offsets): offsets chosen on TweetEval val for macro-recall, so a
+        # class is not under-called just because it was rare in training (see MODEL_CARD.md).
+        self.decision_offsets = np.asarray(cal.get("sentiment", {}).get("decision_offsets", [0.0, 0.0, 0.0]))
         self._cache: OrderedDict[str, TextScores] = OrderedDict()
         self.cache_hits = 0
 
@@ -119,6 +122,19 @@ class Classifier:
         return {
             t: (pooled @ w + b) / self.temperatures[t] + self.biases[t] for t, (w, b) in self.heads.items()
         }
+
+    def raw_logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Uncalibrated head logits, straight from the encoder (no cache): what calibration is fitted on."""
+        encoded = self.encoder.encode([self.normalize(t) for t in texts])
+        if not encoded:
+            return {t: np.zeros((0, len(labels))) for t, labels in LABELS.items()}
+        pooled = np.stack([e.states.mean(axis=0) for e in encoded]).astype(np.float64)
+        return {t: pooled @ w + b for t, (w, b) in self.heads.items()}
+
+    def sentiment_index(self, probs: np.ndarray) -> np.ndarray:
+        """The sentiment label index for (n, 3) probabilities (or one row), by the decision rule."""
+        offsets = self.decision_offsets if self.sentiment_model is None else 0.0  # a hub model's own argmax
+        return np.argmax(np.log(np.clip(probs, 1e-12, 1.0)) + offsets, axis=-1)
 
     def _score_new(self, texts: Sequence[str]) -> list[TextScores]:
         encoded = self.encoder.encode(texts)
@@ -215,7 +231,7 @@ class Classifier:
                     explanation.append(word)
             results.append(
                 Classification(
-                    sentiment=sentiment_labels[int(np.argmax(s.sentiment))],
+                    sentiment=sentiment_labels[int(self.sentiment_index(s.sentiment))],
                     sentiment_probs={
                         k: round(float(p), 4) for k, p in zip(sentiment_labels, s.sentiment, strict=True)
                     },

@@ -6,7 +6,8 @@ logits are exactly the mean of per-token terms W·h_i (plus the bias). Urgency's
 to the pooled state is cheap to write down (chain rule through softmax and the calibration temperature).
 Token i's contribution is then g·h_i / L, gradient x activation at the pooling layer, which is exact for
 the logits and first-order for `need`. Contributions are summed over the word pieces of each word, the
-strongest positive words are kept, and neighbours merge into phrases.
+strongest positive words are kept, neighbours merge into phrases, and phrases are trimmed to start and end on
+a content word (spaCy's English stop words and the @user/http placeholders never stand alone).
 
 No extra forward pass is needed: the token states come out of the same encoder run that scores the text.
 """
@@ -14,6 +15,7 @@ No extra forward pass is needed: the token states come out of the same encoder r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 
@@ -27,6 +29,29 @@ MAX_PHRASES = 3
 MAX_PHRASE_CHARS = 40
 _PLACEHOLDERS = {"@user", "http"}
 _STRIP = " \t.,;:!?\"'()[]{}…-–—*"
+
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    # Words that carry a complaint's force stay eligible even though spaCy lists them as stop words.
+    return frozenset(STOP_WORDS) - {
+        "again",
+        "never",
+        "nobody",
+        "nothing",
+        "no",
+        "not",
+        "none",
+        "cannot",
+        "still",
+    }
+
+
+def _is_filler(text: str, word: tuple[int, int, float]) -> bool:
+    token = text[word[0] : word[1]].strip(_STRIP).lower()
+    return not token or token in _stop_words() or token in _PLACEHOLDERS
 
 
 def need_gradient(
@@ -79,11 +104,7 @@ def phrases(text: str, offsets: np.ndarray, contributions: np.ndarray) -> list[s
             words[-1] = (s0, end, v0 + value)  # a word piece or glued punctuation: same word
         else:
             words.append((start, end, value))
-    candidates = [
-        (i, v)
-        for i, (s, e, v) in enumerate(words)
-        if v > 0 and text[s:e].strip(_STRIP) and text[s:e].strip(_STRIP).lower() not in _PLACEHOLDERS
-    ]
+    candidates = [(i, w[2]) for i, w in enumerate(words) if w[2] > 0 and not _is_filler(text, w)]
     if not candidates:
         return []
     top = max(v for _, v in candidates)
@@ -98,6 +119,13 @@ def phrases(text: str, offsets: np.ndarray, contributions: np.ndarray) -> list[s
             groups.append([i])
     scored = []
     for group in groups:
+        # A phrase starts and ends on a content word: "for" or "my" alone tells a responder nothing.
+        while group and _is_filler(text, words[group[0]]):
+            group = group[1:]
+        while group and _is_filler(text, words[group[-1]]):
+            group = group[:-1]
+        if not group:
+            continue
         start, end = words[group[0]][0], words[group[-1]][1]
         phrase = text[start:end].strip(_STRIP)
         if len(phrase) > MAX_PHRASE_CHARS:

@@ -89,7 +89,7 @@ def run_eval(
     test = tweeteval(data, "test")
     texts, gold = test.texts[:limit], test.labels[:limit]
     probs = _predict(clf, texts, "TweetEval test", progress)["sentiment"]
-    pred = probs.argmax(axis=1)
+    pred = clf.sentiment_index(probs)
     sent_labels = LABELS["sentiment"]
     sentiment = {
         "metric": "macro_recall",
@@ -165,6 +165,8 @@ def run_eval(
         figures["cv_10fold"] = {
             "protocol": cv.get("protocol"),
             "summary": cv.get("summary"),
+            "folds_done": len(cv.get("folds", [])),
+            "complete": bool(cv.get("complete")),
             "source": "earful train --cv",
         }
     figures["seconds"] = round(time.monotonic() - started, 1)

@@ -52,6 +52,7 @@ class Recipe:
     epochs_b: int = 4
     lr_b: float = 3e-4
     head_lr_b: float = 1e-3
+    severity_repeat_b: int = 1  # the severity examples go round this many times per stage-B epoch
     replay: float = 1.0  # sentiment examples replayed in stage B per complaint training example
     calibration_fraction: float = 0.1
     # Class weights are (n / (k * n_c)) ** power: 1 = fully balanced, 0 = none.
@@ -269,7 +270,7 @@ def restore(model: Any, snap: Mapping[str, Any]) -> None:
 
 
 def head_arrays(model: Any) -> dict[str, np.ndarray]:
-    """Heads as (in x out) weights and biases, the layout nlp.heads.Head reads."""
+    """Heads as (in x out) weights and biases, the layout nlp/classifier.py reads."""
     arrays = {}
     for task, head in model.heads.items():
         arrays[f"{task}.W0"] = head.weight.detach().float().numpy().T.copy()

@@ -182,6 +182,7 @@ def stage_b(
     rows = corpus.rows
     complaint = TaskData("complaint", [corpus.row_ids[i] for i in train_idx], rows.complaint[train_idx])
     is_c = train_idx[rows.complaint[train_idx] == 1]
+    is_c = np.tile(is_c, recipe.severity_repeat_b)
     severity = TaskData("severity", [corpus.row_ids[i] for i in is_c], rows.severity[is_c] - 1)
     train_epochs(
         model,
@@ -249,15 +250,78 @@ def folds(strata: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.array(sorted(f), dtype=np.int64) for f in out]
 
 
+CV_KEYS = (
+    "complaint_macro_f1",
+    "complaint_accuracy",
+    "complaint_ece",
+    "severity_macro_f1",
+    "severity_accuracy",
+    "severity_ece",
+)
+
+
+def cross_validate(
+    model: Any, after_a: dict[str, Any], corpus: Corpus, recipe: Recipe, pad_id: int, path: Path, log: Log
+) -> dict[str, Any]:
+    """10-fold CV of stage B; each finished fold is written to `path` at once, and a rerun with the same
+    recipe resumes after the last finished fold (a fold takes ~6 min on 2 cores)."""
+    rows = corpus.rows
+    protocol = (
+        f"{CV_FOLDS}-fold stratified CV (strata: severity 0-4, seed {recipe.seed}); stage B retrained per fold "
+        "from stage A, 10% of each training part held back to calibrate (torch fp32)"
+    )
+    result: dict[str, Any] = {
+        "protocol": protocol,
+        "recipe": recipe.as_dict(),
+        "folds": [],
+        "complete": False,
+    }
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        if previous.get("recipe") == result["recipe"] and previous.get("protocol") == protocol:
+            result["folds"] = previous.get("folds", [])[:CV_FOLDS]
+            if result["folds"]:
+                log(f"resuming {path}: {len(result['folds'])} of {CV_FOLDS} folds already done")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    for k, test_idx in enumerate(folds(rows.severity, CV_FOLDS, recipe.seed)):
+        if k < len(result["folds"]):
+            continue
+        restore(model, after_a)
+        rest = np.setdiff1d(np.arange(len(rows.texts)), test_idx)
+        train_idx, cal_idx = split_calibration(rows, rest, recipe, recipe.seed + k)
+        stage_b(model, corpus, train_idx, recipe, pad_id, f"fold {k + 1}/{CV_FOLDS}", recipe.seed + k)
+        logits = predict_logits(model, corpus.row_ids, pad_id)
+        figs = complaint_figures(logits, rows, test_idx, calibrate_complaint(logits, rows, cal_idx))
+        result["folds"].append(figs)
+        log(
+            f"fold {k + 1}: complaint macro-F1 {figs['complaint_macro_f1']:.4f}, "
+            f"severity macro-F1 {figs['severity_macro_f1']:.4f} ({elapsed(start)})"
+        )
+        path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    done = result["folds"]
+    result["summary"] = {
+        key: {
+            "mean": round(float(np.mean([f[key] for f in done])), 4),
+            "sd": round(float(np.std([f[key] for f in done])), 4),
+        }
+        for key in CV_KEYS
+    }
+    result["complete"] = len(done) == CV_FOLDS
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
 def run(
     data_dir: Path | None,
     out: Path,
     cache: Path,
     recipe: Recipe,
-    cv: bool,
+    mode: str,
     log: Log,
     limit: int | None = None,
 ) -> dict[str, Any]:
+    """mode: "ship" (train the model that ships), "cv" (10-fold figures), "inner-val" (recipe selection)."""
     set_threads()
     data = resolve_data_dir(data_dir)
     tokenizer, base = load_base()
@@ -267,55 +331,30 @@ def run(
     record_a = stage_a(model, corpus, recipe, pad_id, cache, log)
     after_a = snapshot(model)
     rows = corpus.rows
-    if cv:
-        per_fold = []
-        start = time.monotonic()
-        for k, test_idx in enumerate(folds(rows.severity, CV_FOLDS, recipe.seed)):
-            restore(model, after_a)
-            rest = np.setdiff1d(np.arange(len(rows.texts)), test_idx)
-            train_idx, cal_idx = split_calibration(rows, rest, recipe, recipe.seed + k)
-            stage_b(model, corpus, train_idx, recipe, pad_id, f"fold {k + 1}/{CV_FOLDS}", recipe.seed + k)
-            logits = predict_logits(model, corpus.row_ids, pad_id)
-            figs = complaint_figures(logits, rows, test_idx, calibrate_complaint(logits, rows, cal_idx))
-            per_fold.append(figs)
-            log(
-                f"fold {k + 1}: complaint macro-F1 {figs['complaint_macro_f1']:.4f}, "
-                f"severity macro-F1 {figs['severity_macro_f1']:.4f} ({elapsed(start)})"
-            )
-        summary = {
-            key: {
-                "mean": round(float(np.mean([f[key] for f in per_fold])), 4),
-                "sd": round(float(np.std([f[key] for f in per_fold])), 4),
-            }
-            for key in (
-                "complaint_macro_f1",
-                "complaint_accuracy",
-                "complaint_ece",
-                "severity_macro_f1",
-                "severity_accuracy",
-                "severity_ece",
-            )
-        }
-        result = {
-            "protocol": f"{CV_FOLDS}-fold stratified CV (strata: severity 0-4, seed {recipe.seed}); "
-            "stage B retrained per fold from stage A, 10% of each training part held back to calibrate",
-            "folds": per_fold,
-            "summary": summary,
-            "recipe": recipe.as_dict(),
-        }
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "cv.json").write_text(json.dumps(result, indent=1) + "\n")
-        return result
+    if mode == "inner-val":
+        held_out = stratified_holdout(rows.severity, fraction=HOLDOUT_FRACTION, seed=recipe.seed)
+        rest = np.flatnonzero(~held_out)
+        train_idx, _cal = split_calibration(rows, rest, recipe, recipe.seed)
+        inner = stratified_holdout(rows.severity[train_idx], fraction=0.2, seed=recipe.seed + 100)
+        stage_b(model, corpus, train_idx[~inner], recipe, pad_id, "stage B (inner)", recipe.seed)
+        logits = predict_logits(model, corpus.row_ids, pad_id)
+        ones = {"complaint": {"temperature": 1.0}, "severity": {"temperature": 1.0}}
+        figs = complaint_figures(logits, rows, train_idx[inner], ones)
+        val = predict_logits(model, corpus.val.ids, pad_id)["sentiment"]
+        figs["val_sentiment_macro_recall"] = macro_recall(corpus.val.labels, val.argmax(axis=1), 3)
+        log(json.dumps({"inner_val": figs, "recipe": recipe.as_dict()}))
+        return {"summary": figs}
+    if mode == "cv":
+        return cross_validate(model, after_a, corpus, recipe, pad_id, out / "cv.json", log)
 
     held_out = stratified_holdout(rows.severity, fraction=HOLDOUT_FRACTION, seed=recipe.seed)
     rest = np.flatnonzero(~held_out)
     train_idx, cal_idx = split_calibration(rows, rest, recipe, recipe.seed)
     stage_b(model, corpus, train_idx, recipe, pad_id, "stage B", recipe.seed)
     logits = predict_logits(model, corpus.row_ids, pad_id)
-    calibration = calibrate_complaint(logits, rows, cal_idx)
-    val_logits = predict_logits(model, corpus.val.ids, pad_id)["sentiment"]
-    t_s, b_s = fit_scaling(val_logits, corpus.val.labels, bias=True)
-    calibration["sentiment"] = {"temperature": t_s, "bias": [round(float(x), 6) for x in b_s]}
+    # The calibration that ships is fitted afterwards on the exported model (finish -> calibrate); this one,
+    # on the torch fp32 logits, only scores the fold for the record, as the CV folds are scored.
+    torch_calibration = calibrate_complaint(logits, rows, cal_idx)
     from nlp.finetuned import save_model
     from nlp.lora import adapter_state
 
@@ -325,7 +364,6 @@ def run(
         "recipe": recipe.as_dict(),
         "counts": corpus.counts,
         "stage_a": record_a,
-        "calibration": calibration,
         "split": {
             "method": "stratified_holdout(severity 0-4), then 10% of the rest for calibration",
             "fraction": HOLDOUT_FRACTION,
@@ -333,11 +371,23 @@ def run(
             "held_out_ids": [int(i) for i in rows.ids[held_out]],
             "calibration_ids": [int(i) for i in rows.ids[cal_idx]],
         },
-        "figures": {"held_out": complaint_figures(logits, rows, np.flatnonzero(held_out), calibration)},
+        "figures": {
+            "held_out_torch_fp32": complaint_figures(
+                logits, rows, np.flatnonzero(held_out), torch_calibration
+            )
+        },
     }
     save_model(out, adapter_state(model.encoder), head_arrays(model), meta)
-    attach_figures(data, out, log)
+    finish(data, out, log)
     return json.loads((out / MODEL_META).read_text(encoding="utf-8"))
+
+
+def finish(data: Path, out: Path, log: Log) -> None:
+    """Calibrate the saved model as it ships, then score it on the test data (both recorded in model.json)."""
+    from nlp.training.calibrate import calibrate
+
+    calibrate(out, data, log)
+    attach_figures(data, out, log)
 
 
 def attach_figures(data: Path, out: Path, log: Log) -> None:
@@ -350,6 +400,19 @@ def attach_figures(data: Path, out: Path, log: Log) -> None:
     meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def with_overrides(recipe: Recipe, pairs: Sequence[str]) -> Recipe:
+    from dataclasses import fields, replace
+
+    types = {f.name: type(getattr(recipe, f.name)) for f in fields(recipe)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in types or types[name] not in (int, float):
+            raise SystemExit(f"--set: {name!r} is not a numeric Recipe field ({', '.join(sorted(types))})")
+        changes[name] = types[name](value)
+    return replace(recipe, **changes) if changes else recipe
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m nlp.training.multitask", description=__doc__)
     parser.add_argument("--data", type=Path, default=None, help="datasets directory (default ../shared/data)")
@@ -358,22 +421,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--cv", action="store_true", help="10-fold CV on complaints/severity; writes cv.json")
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)  # smoke runs
-    parser.add_argument("--epochs-a", type=int, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--epochs-b", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--finish-only", action="store_true", help="only calibrate and score the model already in --out"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a Recipe field (experiments)",
+    )
+    parser.add_argument(
+        "--inner-val",
+        action="store_true",
+        help="recipe selection: stage B on 80%% of the training part, figures on the other 20%% (never the test fold)",
+    )
     args = parser.parse_args(argv)
-    from nlp.heads import packaged_artifacts_dir
+    from nlp.finetuned import packaged_artifacts_dir
     from nlp.training.cache import default_cache_dir
 
     out = args.out if args.out is not None else packaged_artifacts_dir()
+    if args.finish_only:
+        finish(resolve_data_dir(args.data), out, _stderr)
+        return 0
     try:
-        recipe = Recipe(seed=args.seed)
-        if args.epochs_a is not None or args.epochs_b is not None:
-            from dataclasses import replace
-
-            recipe = replace(
-                recipe, epochs_a=args.epochs_a or recipe.epochs_a, epochs_b=args.epochs_b or recipe.epochs_b
-            )
-        result = run(args.data, out, args.cache or default_cache_dir(), recipe, args.cv, _stderr, args.limit)
+        recipe = with_overrides(Recipe(seed=args.seed), args.set)
+        mode = "cv" if args.cv else "inner-val" if args.inner_val else "ship"
+        result = run(args.data, out, args.cache or default_cache_dir(), recipe, mode, _stderr, args.limit)
     except DataDirError as exc:
         _stderr(f"error: {exc}")
         return 2

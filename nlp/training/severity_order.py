@@ -20,7 +20,9 @@ import numpy as np
 from nlp.training.data import SEVERITY_LABELS, complaint_rows, resolve_data_dir, xfincorp
 
 MARKERS = {
-    "asks (? / please / help / can you)": re.compile(r"\?|\bplease\b|\bplz\b|\bhelp\b|\bcan you\b|\bcould you\b", re.I),
+    "asks (? / please / help / can you)": re.compile(
+        r"\?|\bplease\b|\bplz\b|\bhelp\b|\bcan you\b|\bcould you\b", re.I
+    ),
     "evaluates (disappoint*, not happy, poor, bad)": re.compile(
         r"\bdisappoint\w*|\bnot (?:happy|impressed|good)\b|\bpoor\b|\bbad\b|\bunhappy\b|\bannoy\w*", re.I
     ),
