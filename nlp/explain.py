@@ -4,16 +4,18 @@ The heads are linear over the mean of the encoder's last-layer token states h_1.
 logits are exactly the mean of per-token terms W·h_i (plus the bias). Urgency's text part, `need`
 (nlp/urgency.py), is a smooth function of the calibrated head probabilities, so its gradient g with respect
 to the pooled state is cheap to write down (chain rule through softmax and the calibration temperature).
-Token i's contribution is then g·h_i / L, gradient x activation at the pooling layer, which is exact for
-the logits and first-order for `need`. Contributions are summed over the word pieces of each word, the
-strongest positive words are kept, neighbours merge into phrases, and phrases are trimmed to start and end on
-a content word (spaCy's English stop words and the @user/http placeholders never stand alone).
+Token i's contribution is then g·(h_i - h̄) / L: gradient x activation at the pooling layer, measured
+from the tweet's mean state so that the context all last-layer states share does not drown the words.
+Contributions are summed over the word pieces of each word, the strongest positive words are kept,
+neighbours merge into phrases, and phrases are trimmed to start and end on a content word (spaCy's English
+stop words and the @user/http placeholders never stand alone).
 
 No extra forward pass is needed: the token states come out of the same encoder run that scores the text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -51,7 +53,10 @@ def _stop_words() -> frozenset[str]:
 
 def _is_filler(text: str, word: tuple[int, int, float]) -> bool:
     token = text[word[0] : word[1]].strip(_STRIP).lower()
-    return not token or token in _stop_words() or token in _PLACEHOLDERS
+    if not token or token in _PLACEHOLDERS:
+        return True
+    # "it's", "you're": filler when every part is a stop word or a bare letter
+    return all(part in _stop_words() or len(part) <= 1 for part in re.split(r"['’]", token))
 
 
 def need_gradient(
@@ -90,7 +95,13 @@ def need_gradient(
 
 
 def token_contributions(states: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    return (states @ grad) / max(len(states), 1)
+    """g·(h_i - mean h) / L: each token's push beyond the context every token state shares.
+
+    Last-layer states have all attended to the whole tweet, so g·h_i alone mostly measures that shared
+    context and ranks filler tokens high; removing the mean state keeps what is specific to the token.
+    The contributions then sum to zero, and the positive ones are what raised the score above the average.
+    """
+    return ((states - states.mean(axis=0)) @ grad) / max(len(states), 1)
 
 
 def phrases(text: str, offsets: np.ndarray, contributions: np.ndarray) -> list[str]:
