@@ -95,11 +95,21 @@ def evaluate(
     limit: Annotated[
         int | None, typer.Option(help="Only the first N rows of each set (a quick check).")
     ] = None,
+    backend: Annotated[
+        str, typer.Option(help="onnx (int8, as shipped), onnx-fp32 or torch: to see what quantisation costs.")
+    ] = "onnx",
+    config: ConfigOption = None,
 ) -> None:
-    """Evaluate the shipped models on the official test splits."""
+    """Evaluate the shipped models on the official test splits, with ECE."""
+    from earful.settings import load_settings
     from nlp.training.evaluate import run_eval
 
-    figures = run_eval(data, limit=limit)
+    choices = {"onnx": ("onnx", True), "onnx-fp32": ("onnx", False), "torch": ("torch", False)}
+    if backend not in choices:
+        raise typer.BadParameter(f"choose one of {', '.join(choices)}", param_hint="--backend")
+    kind, quantize = choices[backend]
+    settings = load_settings(config).nlp.model_copy(update={"backend": kind, "quantize": quantize})
+    figures = run_eval(data, limit=limit, settings=settings)
     if as_json:
         typer.echo(json.dumps(figures))
     else:
