@@ -46,6 +46,7 @@ MASTODON_POLICY = BackoffPolicy(
 PAGE = 40  # Mastodon's largest page
 REQUEST_TIMEOUT = 30.0
 # Calls kept in hand when pausing for the budget's reset: a reply from the desk must still go out.
+STREAM_JOIN_SECONDS = 5.0
 BUDGET_RESERVE = 1
 _IGNORED_EVENTS = {
     "delete",
@@ -242,6 +243,13 @@ class MastodonSource:
             handle.close()
         except Exception:
             log.debug("closing the Mastodon stream raised", exc_info=True)
+        # Events are handled on Mastodon.py's own thread: wait for it, so no status is delivered (and no cursor
+        # moves) after the session has returned, e.g. after a stop that a restart's backfill relies on.
+        join = getattr(handle, "join", None)
+        if callable(join):
+            join(STREAM_JOIN_SECONDS)
+            if handle.is_alive():
+                log.warning("%s: the stream thread did not end within %ss", self.name, STREAM_JOIN_SECONDS)
 
     # -- backfill ---------------------------------------------------------------------------------------------
 
