@@ -2,8 +2,8 @@
 heads and the explanation of its urgency.
 
 The encoder is MiniLM with the shipped LoRA adapters merged in, run by ONNX Runtime (int8) or torch
-(nlp/runtime.py). Heads are linear over mean-pooled token states, with the temperatures (and, for
-sentiment, class offsets) fitted on validation data at training time, so the probabilities are calibrated.
+(nlp/runtime.py). Heads are linear over mean-pooled token states, with temperatures fitted on validation data,
+so the probabilities are calibrated; sentiment's label adds decision offsets chosen on validation data.
 Texts already seen (retweets, copy-paste campaigns) are answered from a small cache without a forward pass.
 """
 
@@ -62,7 +62,6 @@ class Classifier:
         self.sentiment_model = sentiment_model
         cal = meta.get("calibration", {})
         self.temperatures = {t: float(cal.get(t, {}).get("temperature", 1.0)) for t in LABELS}
-        self.biases = {t: np.asarray(cal.get(t, {}).get("bias", 0.0), dtype=np.float64) for t in LABELS}
         # Sentiment's label is argmax(log p + offsets): offsets chosen on TweetEval val for macro-recall, so a
         # class is not under-called just because it was rare in training (see MODEL_CARD.md).
         self.decision_offsets = np.asarray(cal.get("sentiment", {}).get("decision_offsets", [0.0, 0.0, 0.0]))
@@ -119,9 +118,7 @@ class Classifier:
     # ------------------------------------------------------------------ model outputs
 
     def _logits(self, pooled: np.ndarray) -> dict[str, np.ndarray]:
-        return {
-            t: (pooled @ w + b) / self.temperatures[t] + self.biases[t] for t, (w, b) in self.heads.items()
-        }
+        return {t: (pooled @ w + b) / self.temperatures[t] for t, (w, b) in self.heads.items()}
 
     def raw_logits(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Uncalibrated head logits, straight from the encoder (no cache): what calibration is fitted on."""
@@ -150,7 +147,6 @@ class Classifier:
                 enc.states,
                 self.heads,
                 self.temperatures,
-                self.biases,
                 self.settings.urgency,
             )
             out.append(

@@ -63,7 +63,6 @@ def need_gradient(
     pooled: np.ndarray,
     heads: Mapping[str, tuple[np.ndarray, np.ndarray]],
     temperatures: Mapping[str, float],
-    biases: Mapping[str, np.ndarray],
     weights: UrgencyWeights,
 ) -> np.ndarray:
     """d need / d pooled for one text: (dim,)."""
@@ -72,7 +71,7 @@ def need_gradient(
     probs = {}
     for task, (W, b) in heads.items():
         z = pooled @ W + b
-        z = z / temperatures.get(task, 1.0) + biases.get(task, 0.0)
+        z = z / temperatures.get(task, 1.0)
         z = z - z.max()
         e = np.exp(z)
         probs[task] = e / e.sum()
@@ -156,8 +155,7 @@ def explain(
     states: np.ndarray,
     heads: Mapping[str, tuple[np.ndarray, np.ndarray]],
     temperatures: Mapping[str, float],
-    biases: Mapping[str, np.ndarray],
     weights: UrgencyWeights,
 ) -> list[str]:
-    grad = need_gradient(states.mean(axis=0).astype(np.float64), heads, temperatures, biases, weights)
+    grad = need_gradient(states.mean(axis=0).astype(np.float64), heads, temperatures, weights)
     return phrases(text, offsets, token_contributions(states.astype(np.float64), grad))

@@ -19,7 +19,7 @@ from nlp.classifier import Classifier
 from nlp.config import NLPSettings
 from nlp.finetuned import MODEL_META
 from nlp.training.data import complaint_rows, tweeteval
-from nlp.training.finetune import Log, fit_scaling
+from nlp.training.finetune import Log, fit_temperature
 from nlp.training.metrics import macro_recall
 
 OFFSET_GRID = np.round(np.arange(-1.5, 1.5001, 0.05), 2)
@@ -52,7 +52,7 @@ def calibrate(out: Path, data: Path, log: Log, settings: NLPSettings | None = No
 
     val = tweeteval(data, "val")
     z = clf.raw_logits(val.texts)["sentiment"]
-    t_sent, _ = fit_scaling(z, val.labels, bias=False)
+    t_sent = fit_temperature(z, val.labels)
     logp = log_softmax(z / t_sent)
     plain = macro_recall(val.labels, logp.argmax(axis=1), 3)
     offsets, tuned = best_offsets(logp, val.labels)
@@ -61,9 +61,9 @@ def calibrate(out: Path, data: Path, log: Log, settings: NLPSettings | None = No
     position = {int(r): i for i, r in enumerate(rows.ids)}
     cal = np.array([position[int(i)] for i in meta["split"]["calibration_ids"]], dtype=np.int64)
     zc = clf.raw_logits([rows.texts[i] for i in cal])
-    t_c, _ = fit_scaling(zc["complaint"], rows.complaint[cal], bias=False)
+    t_c = fit_temperature(zc["complaint"], rows.complaint[cal])
     is_c = rows.complaint[cal] == 1
-    t_s, _ = fit_scaling(zc["severity"][is_c], rows.severity[cal][is_c] - 1, bias=False)
+    t_s = fit_temperature(zc["severity"][is_c], rows.severity[cal][is_c] - 1)
 
     backend = clf.settings.backend + (
         "-int8" if clf.settings.backend == "onnx" and clf.settings.quantize else ""

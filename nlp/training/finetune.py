@@ -281,25 +281,23 @@ def head_arrays(model: Any) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------- calibration
 
 
-def fit_scaling(logits: np.ndarray, labels: np.ndarray, *, bias: bool) -> tuple[float, np.ndarray]:
-    """Temperature (and, if `bias`, a per-class offset) minimising NLL on held-back data (Guo et al. 2017)."""
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature minimising NLL on held-back data (temperature scaling, Guo et al. 2017)."""
     import torch
 
     x = torch.from_numpy(logits.astype(np.float32))
     y = torch.from_numpy(labels.astype(np.int64))
     log_t = torch.zeros(1, requires_grad=True)
-    b = torch.zeros(logits.shape[1], requires_grad=bias)
-    params = [log_t, b] if bias else [log_t]
-    opt = torch.optim.LBFGS(params, lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x / log_t.exp() + b, y)
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().item()), b.detach().numpy().astype(np.float32)
+    return float(log_t.exp().item())
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

@@ -41,7 +41,7 @@ from nlp.training.finetune import (
     build_model,
     elapsed,
     expected_calibration_error,
-    fit_scaling,
+    fit_temperature,
     head_arrays,
     load_base,
     predict_logits,
@@ -231,9 +231,9 @@ def complaint_figures(
 def calibrate_complaint(
     logits: dict[str, np.ndarray], rows: ComplaintRows, cal_idx: np.ndarray
 ) -> dict[str, Any]:
-    t_c, _ = fit_scaling(logits["complaint"][cal_idx], rows.complaint[cal_idx], bias=False)
+    t_c = fit_temperature(logits["complaint"][cal_idx], rows.complaint[cal_idx])
     is_c = cal_idx[rows.complaint[cal_idx] == 1]
-    t_s, _ = fit_scaling(logits["severity"][is_c], rows.severity[is_c] - 1, bias=False)
+    t_s = fit_temperature(logits["severity"][is_c], rows.severity[is_c] - 1)
     return {"complaint": {"temperature": t_c}, "severity": {"temperature": t_s}}
 
 
