@@ -298,7 +298,15 @@ def cross_validate(
             f"fold {k + 1}: complaint macro-F1 {figs['complaint_macro_f1']:.4f}, "
             f"severity macro-F1 {figs['severity_macro_f1']:.4f} ({elapsed(start)})"
         )
+        summarise(result)
         path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    summarise(result)
+    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def summarise(result: dict[str, Any]) -> None:
+    """Mean and sd over the folds done so far; `complete` says whether that is all of them."""
     done = result["folds"]
     result["summary"] = {
         key: {
@@ -307,9 +315,8 @@ def cross_validate(
         }
         for key in CV_KEYS
     }
+    result["folds_done"] = len(done)
     result["complete"] = len(done) == CV_FOLDS
-    path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    return result
 
 
 def run(
