@@ -38,7 +38,7 @@ class TextScores:
     explanation: tuple[str, ...]
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -136,7 +136,7 @@ class Classifier:
     def _score_new(self, texts: Sequence[str]) -> list[TextScores]:
         encoded = self.encoder.encode(texts)
         pooled = np.stack([e.states.mean(axis=0) for e in encoded]).astype(np.float64)
-        probs = {t: _softmax(z) for t, z in self._logits(pooled).items()}
+        probs = {t: softmax(z) for t, z in self._logits(pooled).items()}
         if self.sentiment_model is not None:
             probs["sentiment"] = self.sentiment_model.predict(texts)
         out = []

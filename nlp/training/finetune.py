@@ -300,12 +300,6 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Top-label ECE with equal-width confidence bins (the usual 15)."""
     conf = probs.max(axis=1)

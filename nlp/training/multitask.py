@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nlp.classifier import softmax
 from nlp.finetuned import MODEL_META
 from nlp.training.data import (
     SENTIMENT_LABELS,
@@ -48,7 +49,6 @@ from nlp.training.finetune import (
     restore,
     set_threads,
     snapshot,
-    softmax,
     tokenize,
     train_epochs,
 )
