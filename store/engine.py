@@ -20,6 +20,15 @@ from sqlmodel import Session
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+# Made by migration 0004 outside the models: full-text search (an FTS5 table with its shadow tables on SQLite, a
+# GIN expression index on PostgreSQL). Schema comparisons leave them out.
+FTS_NAMES = ("mention_fts", "ix_mention_text_fts")
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    return not (name and type_ in ("table", "index") and name.startswith(FTS_NAMES))
+
+
 class StoreUnavailable(RuntimeError):
     """The database cannot be reached or opened; the message names the cause and the fix."""
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from store.clock import utcnow
@@ -39,6 +39,11 @@ class Customer(SQLModel, table=True):
     notes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # From a CRM import: the e-mail suggests merges, the external id makes a re-import update, not duplicate.
+    email: str | None = Field(default=None, max_length=320, index=True)
+    external_id: str | None = Field(default=None, max_length=100, unique=True, index=True)
+    # Set when this record was merged into another; it stays so the merge can be undone (see CustomerMerge).
+    merged_into_id: int | None = None
 
 
 class Identity(SQLModel, table=True):
@@ -82,6 +87,10 @@ class Thread(SQLModel, table=True):
     first_response_at: datetime | None = None
     sla_due_at: datetime | None = None
     mention_count: int = 0
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    # Snoozed threads leave the working views until the time passes, or (until_reply) the customer writes again.
+    snoozed_until: datetime | None = None
+    snooze_until_reply: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Bumped on every change, so a desk can poll "what changed since T" with one indexed query.
     updated_at: datetime = Field(default_factory=utcnow, index=True)
 
@@ -194,3 +203,47 @@ class AlertEvent(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+
+
+class ThreadNote(SQLModel, table=True):
+    """An internal note on a thread: seen by colleagues on the desk, never sent to the customer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    responder: str = Field(max_length=100)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Presence(SQLModel, table=True):
+    """Which thread each responder has open right now (a heartbeat; stale rows mean nobody)."""
+
+    responder: str = Field(primary_key=True, max_length=100)
+    thread_id: int | None = Field(default=None, foreign_key="thread.id", index=True)
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class DeskAction(SQLModel, table=True):
+    """One desk action (possibly on many threads) with the state it replaced, so it can be undone."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    responder: str = Field(max_length=100, index=True)
+    kind: str = Field(max_length=40)
+    thread_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Per thread id (as a string): the fields the action changed, as they were before.
+    before: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None
+
+
+class CustomerMerge(SQLModel, table=True):
+    """One merge of a customer record into another: what moved, so unmerging puts it back exactly."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    into_customer_id: int = Field(foreign_key="customer.id", index=True)
+    from_customer_id: int = Field(foreign_key="customer.id")
+    identity_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thread_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    responder: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+    undone_at: datetime | None = None

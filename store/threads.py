@@ -30,6 +30,8 @@ def apply_inbound(
         thread.status = ThreadStatus.NEW  # first contact, even under a post of the brand's own
     elif thread.status in (ThreadStatus.PENDING, ThreadStatus.RESOLVED):
         thread.status = ThreadStatus.OPEN
+    # Any snooze ends when the customer writes again: what they say now may not wait for the alarm.
+    thread.snoozed_until, thread.snooze_until_reply = None, False
     budget = sla.get(thread.tier)
     thread.sla_due_at = thread.awaiting_since + budget if budget is not None else None
     thread.last_inbound_at = max(thread.last_inbound_at or at, at)

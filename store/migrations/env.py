@@ -5,6 +5,7 @@ from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables on the metadata)
+from store.engine import include_name
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -14,6 +15,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_name=include_name,
         # SQLite cannot ALTER most things; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

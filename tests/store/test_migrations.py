@@ -15,14 +15,15 @@ from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, select
 
 from store import Store
-from store.engine import MIGRATIONS
+from store.engine import MIGRATIONS, include_name
 from store.mentions import save_mentions
 from store.models import Mention
 
 
 def test_migrated_schema_matches_the_models(any_store):
     with any_store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 
@@ -75,60 +76,65 @@ def _insert(conn, table: str, **values) -> int:
     return conn.execute(reflected.insert().values(**values)).inserted_primary_key[0]
 
 
+def _old_mention(conn, text_: str) -> None:
+    """Customer, identity, thread and one mention, written with the columns of an older schema."""
+    now = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    customer = _insert(
+        conn, "customer", display_name="Jane", tier="standard", notes="", tags=[], created_at=now
+    )
+    identity = _insert(
+        conn,
+        "identity",
+        customer_id=customer,
+        network="x",
+        native_user_id="jane",
+        handle="jane",
+        display_name="Jane",
+        followers=3,
+        is_own=False,
+        updated_at=now,
+    )
+    thread = _insert(
+        conn,
+        "thread",
+        network="x",
+        conversation_id="c1",
+        brand="acme",
+        status="new",
+        urgency=40,
+        tier="normal",
+        first_activity_at=now,
+        last_activity_at=now,
+        mention_count=1,
+        updated_at=now,
+    )
+    _insert(
+        conn,
+        "mention",
+        network="x",
+        native_id="1",
+        thread_id=thread,
+        identity_id=identity,
+        brand="acme",
+        is_own=False,
+        text=text_,
+        created_at=now,
+        received_at=now,
+        stored_at=now,
+        raw={},
+        sentiment_probs={},
+        urgency=40,
+        urgency_tier="normal",
+        entities=[],
+    )
+
+
 def test_0003_gives_mentions_stored_before_it_an_empty_explanation(empty_url, make_mention):
     store = Store(empty_url)
     try:
         _to_revision(store, "0002")
-        now = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
         with store.engine.begin() as conn:
-            customer = _insert(
-                conn, "customer", display_name="Jane", tier="standard", notes="", tags=[], created_at=now
-            )
-            identity = _insert(
-                conn,
-                "identity",
-                customer_id=customer,
-                network="x",
-                native_user_id="jane",
-                handle="jane",
-                display_name="Jane",
-                followers=3,
-                is_own=False,
-                updated_at=now,
-            )
-            thread = _insert(
-                conn,
-                "thread",
-                network="x",
-                conversation_id="c1",
-                brand="acme",
-                status="new",
-                urgency=40,
-                tier="normal",
-                first_activity_at=now,
-                last_activity_at=now,
-                mention_count=1,
-                updated_at=now,
-            )
-            _insert(
-                conn,
-                "mention",
-                network="x",
-                native_id="1",
-                thread_id=thread,
-                identity_id=identity,
-                brand="acme",
-                is_own=False,
-                text="@acme where is my order",
-                created_at=now,
-                received_at=now,
-                stored_at=now,
-                raw={},
-                sentiment_probs={},
-                urgency=40,
-                urgency_tier="normal",
-                entities=[],
-            )
+            _old_mention(conn, "@acme where is my order")
 
         store.migrate()
 
@@ -149,5 +155,40 @@ def test_0003_gives_mentions_stored_before_it_an_empty_explanation(empty_url, ma
             columns = {c["name"] for c in inspect(conn).get_columns("mention")}
             assert conn.execute(text("SELECT count(*) FROM mention")).scalar_one() == 2
         assert {"explanation", "risks"}.isdisjoint(columns) and "entities" in columns
+    finally:
+        store.dispose()
+
+
+def _search_ids(store: Store, term: str) -> set[int]:
+    if store.is_sqlite:
+        sql = "SELECT rowid FROM mention_fts WHERE mention_fts MATCH :q"
+    else:
+        sql = "SELECT id FROM mention WHERE to_tsvector('simple', text) @@ plainto_tsquery('simple', :q)"
+    with store.engine.connect() as conn:
+        return set(conn.execute(text(sql), {"q": term}).scalars())
+
+
+def test_0004_indexes_old_and_new_mentions_for_search_and_downgrades_cleanly(empty_url, make_mention):
+    store = Store(empty_url)
+    try:
+        _to_revision(store, "0003")
+        with store.engine.begin() as conn:
+            _old_mention(conn, "@acme my parcel never arrived")
+        store.migrate()
+        with store.write() as s:
+            save_mentions([make_mention("2", minutes=1, text="@acme the parcel came damaged")], session=s)
+        with store.read() as s:
+            ids = {m.native_id: m.id for m in s.exec(select(Mention))}
+        assert _search_ids(store, "parcel") == {ids["1"], ids["2"]}
+        assert _search_ids(store, "damaged") == {ids["2"]}
+        with store.write() as s:
+            s.get(Mention, ids["2"]).text = "@acme all good now"
+        assert _search_ids(store, "damaged") == set()
+
+        _to_revision(store, "0003", down=True)
+        with store.engine.connect() as conn:
+            assert "mention_fts" not in inspect(conn).get_table_names()
+            assert "snoozed_until" not in {c["name"] for c in inspect(conn).get_columns("thread")}
+            assert conn.execute(text("SELECT count(*) FROM mention")).scalar_one() == 2
     finally:
         store.dispose()
