@@ -42,6 +42,10 @@ class Customer(SQLModel, table=True):
     # From a CRM import: the e-mail suggests merges, the external id makes a re-import update, not duplicate.
     email: str | None = Field(default=None, max_length=320, index=True)
     external_id: str | None = Field(default=None, max_length=100, unique=True, index=True)
+    # Handles the CRM knows ("x:@jane"), for accounts earful has not heard from yet: a match suggests a merge.
+    crm_handles: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     # Set when this record was merged into another; it stays so the merge can be undone (see CustomerMerge).
     merged_into_id: int | None = None
 
