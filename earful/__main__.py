@@ -10,7 +10,8 @@ def main() -> None:
     from earful.errors import explain
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns the code of `typer.Exit(code)` instead of exiting with it.
+        code = app(standalone_mode=False)
     except SystemExit:
         raise
     except KeyboardInterrupt:
@@ -21,6 +22,8 @@ def main() -> None:
             raise
         print(f"earful: {message}", file=sys.stderr)
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

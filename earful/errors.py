@@ -5,6 +5,21 @@ from __future__ import annotations
 import click
 
 
+def _click_modules() -> list[object]:
+    """Click's exceptions, as typer raises them: recent typer vendors click as `typer._click`, so an `except` on
+    plain click's classes alone would miss every usage error and print a traceback instead."""
+    modules: list[object] = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return modules
+    return [*modules, vendored]
+
+
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(module, name) for module in _click_modules() if hasattr(module, name))
+
+
 def _known() -> tuple[type[BaseException], ...]:
     """Errors whose message already names the cause and the fix (imported late: some modules are heavy)."""
     from earful.settings import SettingsError
@@ -30,12 +45,12 @@ def _known() -> tuple[type[BaseException], ...]:
 
 def explain(exc: BaseException) -> str | None:
     """A message for errors with a known cause; None lets a real bug show its traceback."""
-    if isinstance(exc, click.exceptions.Exit):
-        raise SystemExit(exc.exit_code)
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        raise SystemExit(exc.exit_code)
-    if isinstance(exc, click.exceptions.Abort):
+    if isinstance(exc, _click_classes("Exit")):
+        raise SystemExit(exc.exit_code)  # type: ignore[attr-defined]
+    if isinstance(exc, _click_classes("ClickException")):
+        exc.show()  # type: ignore[attr-defined]
+        raise SystemExit(exc.exit_code)  # type: ignore[attr-defined]
+    if isinstance(exc, _click_classes("Abort")):
         raise SystemExit(130)
     if isinstance(exc, _known()):
         return str(exc)

@@ -115,3 +115,17 @@ def test_eval_without_the_datasets_says_where_it_looked_and_how_to_fix_it(tmp_pa
     result = run(["eval", "--json"], tmp_path, env={"EARFUL_DATA_DIR": str(tmp_path / "nowhere")})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "training data not found" in result.stderr and "EARFUL_DATA_DIR" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["nosuch"], "No such command 'nosuch'"),
+        (["export", "mentions", "--format", "xml"], "unknown format 'xml'; use jsonl or csv"),
+    ],
+)
+def test_a_mistyped_command_gets_usage_help_not_a_traceback(tmp_path, args, said):
+    result = run(args, tmp_path)
+    assert result.returncode == 2
+    assert said in result.stderr and "--help' for help" in result.stderr
+    assert "Traceback" not in result.stderr
