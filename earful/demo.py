@@ -220,7 +220,7 @@ async def _wait_for_alerts(pipeline: Any, alerts: AlertInbox, limit: float = 10.
 
 def _answer_most_urgent(desk: Any) -> int:
     """Headless stand-in for a responder: answer the most urgent thread with a saved reply."""
-    rows = desk.inbox("awaiting", limit=1)
+    rows = desk.inbox("inbox", limit=1)
     if not rows:
         return 0
     view = desk.thread(rows[0].thread_id)

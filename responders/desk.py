@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from responders import triage
 from responders.outbox import Outbox, queue_reply
 from responders.templates import SavedReply, first_name
-from responders.triage import claim, release, set_status
+from responders.triage import BulkResult, clean_note
 from store import Store
-from store.models import Reply, Thread
-from store.queries import AWAITING, InboxRow, ThreadView, inbox, last_change, status_counts, thread_view
+from store.clock import utcnow
+from store.desk_actions import ActivityBucket, activity, add_note, saved_reply_uses, touch_presence
+from store.models import Reply, Thread, ThreadNote
+from store.queries import InboxFilter, InboxRow, ThreadView, inbox, last_change, thread_view, view_counts
 
-VIEWS: dict[str, tuple[str, ...]] = {
-    "awaiting": AWAITING,
-    "pending": ("pending",),
-    "resolved": ("resolved",),
-    "all": ("new", "open", "pending", "resolved"),
+__all__ = ["VIEWS", "ActivityBucket", "BulkResult", "Desk", "InboxFilter"]
+
+# The sidebar lists them in this order. A snoozed thread leaves every working view until it wakes.
+VIEWS: dict[str, str] = {
+    "inbox": "New and open threads awaiting an answer",
+    "urgent": "Inbox threads of critical or high urgency",
+    "unassigned": "Inbox threads nobody has claimed",
+    "mine": "Threads I hold that are not resolved",
+    "snoozed": "Threads put aside until a time or the customer's next message",
+    "pending": "Answered; waiting for the customer",
+    "resolved": "Done",
+    "all": "Every thread",
 }
 
 
@@ -27,35 +37,105 @@ class Desk:
     responder: str
     outbox: Outbox
     saved_replies: Sequence[SavedReply] = field(default_factory=list)
+    # Where "now" comes from: views, snoozes and presence depend on it.
+    clock: Callable[[], datetime] = utcnow
 
-    def inbox(self, view: str = "awaiting", limit: int = 500) -> list[InboxRow]:
+    def inbox(
+        self, view: str = "inbox", filters: InboxFilter | None = None, limit: int = 500
+    ) -> list[InboxRow]:
         with self.store.read() as session:
-            return inbox(session=session, statuses=VIEWS[view], limit=limit)
+            return inbox(
+                session=session,
+                view=view,
+                responder=self.responder,
+                filters=filters,
+                now=self.clock(),
+                limit=limit,
+            )
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, filters: InboxFilter | None = None) -> dict[str, int]:
         with self.store.read() as session:
-            by_status = status_counts(session=session)
-        return {name: sum(by_status.get(s, 0) for s in statuses) for name, statuses in VIEWS.items()}
+            return view_counts(session=session, responder=self.responder, filters=filters, now=self.clock())
 
     def thread(self, thread_id: int) -> ThreadView | None:
         with self.store.read() as session:
-            return thread_view(thread_id, session=session)
+            return thread_view(thread_id, session=session, responder=self.responder, now=self.clock())
 
     def last_change(self) -> datetime | None:
         with self.store.read() as session:
-            return last_change(session=session)
+            return last_change(session=session, now=self.clock())
 
     def claim(self, thread_id: int) -> Thread:
         with self.store.write() as session:
-            return claim(thread_id, self.responder, session=session)
+            return triage.claim(thread_id, self.responder, session=session, now=self.clock())
 
     def release(self, thread_id: int) -> Thread:
         with self.store.write() as session:
-            return release(thread_id, self.responder, session=session)
+            return triage.release(thread_id, self.responder, session=session, now=self.clock())
 
     def set_status(self, thread_id: int, status: str) -> Thread:
         with self.store.write() as session:
-            return set_status(thread_id, status, session=session)
+            return triage.set_status(
+                thread_id, status, session=session, responder=self.responder, now=self.clock()
+            )
+
+    def assign(self, thread_ids: Sequence[int], to: str | None) -> BulkResult:
+        with self.store.write() as session:
+            return triage.assign(thread_ids, to, responder=self.responder, session=session, now=self.clock())
+
+    def move(self, thread_ids: Sequence[int], status: str) -> BulkResult:
+        with self.store.write() as session:
+            return triage.move(
+                thread_ids, status, responder=self.responder, session=session, now=self.clock()
+            )
+
+    def tag(self, thread_ids: Sequence[int], tag: str) -> BulkResult:
+        with self.store.write() as session:
+            return triage.tag(thread_ids, tag, responder=self.responder, session=session, now=self.clock())
+
+    def untag(self, thread_ids: Sequence[int], tag: str) -> BulkResult:
+        with self.store.write() as session:
+            return triage.untag(thread_ids, tag, responder=self.responder, session=session, now=self.clock())
+
+    def snooze(
+        self, thread_ids: Sequence[int], *, until: datetime | None = None, until_reply: bool = False
+    ) -> BulkResult:
+        with self.store.write() as session:
+            return triage.snooze(
+                thread_ids,
+                responder=self.responder,
+                session=session,
+                until=until,
+                until_reply=until_reply,
+                now=self.clock(),
+            )
+
+    def wake(self, thread_ids: Sequence[int]) -> BulkResult:
+        with self.store.write() as session:
+            return triage.wake(thread_ids, responder=self.responder, session=session, now=self.clock())
+
+    def undo(self) -> str | None:
+        """Undo my latest action not yet undone: a sentence for the status bar, None if there is none."""
+        with self.store.write() as session:
+            return triage.undo(self.responder, session=session, now=self.clock())
+
+    def viewing(self, thread_id: int | None) -> None:
+        """Presence heartbeat: I have this thread open (None: no thread). Colleagues see it for PRESENCE_TTL."""
+        with self.store.write() as session:
+            touch_presence(self.responder, thread_id, session=session, now=self.clock())
+
+    def add_note(self, thread_id: int, text: str) -> ThreadNote:
+        cleaned = clean_note(text)
+        with self.store.write() as session:
+            return add_note(thread_id, self.responder, cleaned, session=session, now=self.clock())
+
+    def saved_reply_uses(self) -> dict[str, int]:
+        with self.store.read() as session:
+            return saved_reply_uses(session=session)
+
+    def activity(self, hours: int = 24) -> list[ActivityBucket]:
+        with self.store.read() as session:
+            return activity(session=session, now=self.clock(), hours=hours)
 
     def fill(self, saved: SavedReply, view: ThreadView) -> str:
         return saved.fill(self.variables(view))

@@ -1,12 +1,22 @@
-"""What a responder does to a thread: claim it, move it between statuses."""
+"""What a responder does to threads: claim and assign, statuses, tags, snooze, undo. Every change is recorded
+(store.desk_actions) in the same transaction, so the latest one can be undone; none takes a colleague's thread."""
 
 from __future__ import annotations
 
-from sqlalchemy import or_, update
-from sqlmodel import Session, col
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from store.clock import utcnow
+from sqlmodel import Session
+
+from responders.safe import strip_controls
+from store.clock import as_utc, utcnow
+from store.desk_actions import APPLIED, NO_THREAD, Changed, change_threads, retag, undo_latest
 from store.models import Thread, ThreadStatus
+
+MAX_TAG = 40
+MAX_NOTE = 5000
 
 
 class ClaimedByOther(RuntimeError):
@@ -15,45 +25,218 @@ class ClaimedByOther(RuntimeError):
         self.thread_id, self.holder = thread_id, holder
 
 
-def claim(thread_id: int, responder: str, *, session: Session) -> Thread:
-    """Assign the thread to `responder` unless someone else holds it.
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    # Thread id -> why it was left alone ("held by bob", "no such thread").
+    skipped: dict[int, str] = field(default_factory=dict)
 
-    One conditional UPDATE, so two desks racing for the same thread cannot both win.
-    """
-    result = session.execute(
-        update(Thread)
-        .where(
-            col(Thread.id) == thread_id,
-            or_(col(Thread.assignee).is_(None), col(Thread.assignee) == responder),
-        )
-        .values(assignee=responder, updated_at=utcnow())
-    )
+    def summary(self, verb: str) -> str:
+        """For the status bar: "3 threads snoozed; 1 skipped (held by bob)"."""
+        said = f"{_threads(len(self.done))} {verb}"
+        if self.skipped:
+            reasons = ", ".join(dict.fromkeys(self.skipped.values()))
+            said += f"; {len(self.skipped)} skipped ({reasons})"
+        return said
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
+def _bulk(changed: Changed) -> BulkResult:
+    return BulkResult(changed.done, changed.skipped)
+
+
+def _one(thread_id: int, changed: Changed, *, session: Session) -> Thread:
+    """A one-thread action's thread, or the reason it was left alone as an exception."""
+    reason = changed.skipped.get(thread_id)
     thread = session.get(Thread, thread_id, populate_existing=True)
-    if thread is None:
+    if reason == NO_THREAD or thread is None:
         raise LookupError(f"no thread {thread_id}")
-    if getattr(result, "rowcount", 1) == 0:
+    if reason:
         raise ClaimedByOther(thread_id, thread.assignee)
     return thread
 
 
-def release(thread_id: int, responder: str, *, session: Session) -> Thread:
-    session.execute(
-        update(Thread)
-        .where(col(Thread.id) == thread_id, col(Thread.assignee) == responder)
-        .values(assignee=None, updated_at=utcnow())
-    )
-    thread = session.get(Thread, thread_id, populate_existing=True)
+def claim(thread_id: int, responder: str, *, session: Session, now: datetime | None = None) -> Thread:
+    """Assign the thread to `responder` unless someone else holds it.
+
+    One conditional UPDATE on a locked row, so two desks racing for the same thread cannot both win.
+    """
+    changed = _change([thread_id], {"assignee": responder}, "claim", responder, session, now)
+    return _one(thread_id, changed, session=session)
+
+
+def release(thread_id: int, responder: str, *, session: Session, now: datetime | None = None) -> Thread:
+    """Let go of a thread `responder` holds; someone else's thread is left as it is."""
+    thread = session.get(Thread, thread_id)
     if thread is None:
         raise LookupError(f"no thread {thread_id}")
-    return thread
+    if thread.assignee == responder:
+        _change([thread_id], {"assignee": None}, "release", responder, session, now)
+    return session.get(Thread, thread_id, populate_existing=True) or thread
 
 
-def set_status(thread_id: int, status: str, *, session: Session) -> Thread:
+def set_status(
+    thread_id: int,
+    status: str,
+    *,
+    session: Session,
+    responder: str | None = None,
+    now: datetime | None = None,
+) -> Thread:
+    """Move one thread to `status`. With a responder, a thread a colleague holds is refused and the change is
+    recorded for undo; without one (scripts, the pipeline) it simply moves."""
     status = ThreadStatus(status)
+    if responder is not None:
+        changed = _change([thread_id], {"status": status}, "set_status", responder, session, now)
+        return _one(thread_id, changed, session=session)
     thread = session.get(Thread, thread_id)
     if thread is None:
         raise LookupError(f"no thread {thread_id}")
     thread.status = status
-    thread.updated_at = utcnow()
+    thread.updated_at = now or utcnow()
     session.add(thread)
     return thread
+
+
+def assign(
+    thread_ids: Sequence[int],
+    to: str | None,
+    *,
+    responder: str,
+    session: Session,
+    now: datetime | None = None,
+) -> BulkResult:
+    """Give threads to `to` (None: to nobody). Only threads that are free or held by `responder` move."""
+    if to is not None and not to.strip():
+        raise ValueError("assign to whom? Give a responder's name, or None to unassign")
+    kind = "assign" if to else "unassign"
+    return _bulk(_change(thread_ids, {"assignee": to.strip() if to else None}, kind, responder, session, now))
+
+
+def move(
+    thread_ids: Sequence[int], status: str, *, responder: str, session: Session, now: datetime | None = None
+) -> BulkResult:
+    values = {"status": ThreadStatus(status)}
+    return _bulk(_change(thread_ids, values, "move", responder, session, now))
+
+
+def normalise_tag(tag: str) -> str:
+    cleaned = tag.strip().lower()
+    # Tags show in every desk's table and in filters ("tag:a,b"): one printable word each.
+    if not 1 <= len(cleaned) <= MAX_TAG or any(
+        c == "," or not c.isprintable() or c.isspace() for c in cleaned
+    ):
+        raise ValueError(
+            f"a tag is 1 to {MAX_TAG} characters without spaces or commas, e.g. refund; got {tag!r}"
+        )
+    return cleaned
+
+
+def tag(
+    thread_ids: Sequence[int], tag: str, *, responder: str, session: Session, now: datetime | None = None
+) -> BulkResult:
+    cleaned = normalise_tag(tag)
+    return _bulk(
+        retag(thread_ids, cleaned, add=True, responder=responder, session=session, now=now or utcnow())
+    )
+
+
+def untag(
+    thread_ids: Sequence[int], tag: str, *, responder: str, session: Session, now: datetime | None = None
+) -> BulkResult:
+    cleaned = normalise_tag(tag)
+    return _bulk(
+        retag(thread_ids, cleaned, add=False, responder=responder, session=session, now=now or utcnow())
+    )
+
+
+def snooze(
+    thread_ids: Sequence[int],
+    *,
+    responder: str,
+    session: Session,
+    until: datetime | None = None,
+    until_reply: bool = False,
+    now: datetime | None = None,
+) -> BulkResult:
+    """Hide threads from the working views until a time, or until the customer writes again (which always
+    wakes a thread: see store.threads.apply_inbound)."""
+    now = now or utcnow()
+    if until is None and not until_reply:
+        raise ValueError("snooze until when? Give a time, or until_reply=True to wait for the customer")
+    if until is not None:
+        until = as_utc(until)
+        if until <= now:
+            raise ValueError(f"cannot snooze until {until:%Y-%m-%d %H:%M} UTC: that is already past")
+    values = {"snoozed_until": until, "snooze_until_reply": until_reply}
+    return _bulk(_change(thread_ids, values, "snooze", responder, session, now))
+
+
+def wake(
+    thread_ids: Sequence[int], *, responder: str, session: Session, now: datetime | None = None
+) -> BulkResult:
+    values = {"snoozed_until": None, "snooze_until_reply": False}
+    return _bulk(_change(thread_ids, values, "wake", responder, session, now))
+
+
+def _change(
+    thread_ids: Sequence[int],
+    values: dict[str, Any],
+    kind: str,
+    responder: str,
+    session: Session,
+    now: datetime | None,
+) -> Changed:
+    return change_threads(
+        thread_ids, values, kind=kind, responder=responder, session=session, now=now or utcnow()
+    )
+
+
+def undo(responder: str, *, session: Session, now: datetime | None = None) -> str | None:
+    """Undo `responder`'s latest action not yet undone; a sentence saying what happened, None if nothing."""
+    undone = undo_latest(responder, session=session, now=now or utcnow())
+    if undone is None:
+        return None
+    action = undone.action
+    what = _action_name(action.kind, action.before.get(APPLIED, {}))
+    if not undone.restored:
+        said = f"Could not undo {what}"
+    else:
+        said = f"Undid {what} of {_threads(len(undone.restored))}"
+        if len(action.thread_ids) == 1:
+            said = f"Undid {what} of thread {action.thread_ids[0]}"
+    if undone.skipped:
+        reasons = ", ".join(f"#{thread_id} {why}" for thread_id, why in undone.skipped.items())
+        said += (
+            f"; {len(undone.skipped)} left as changed since ({reasons})"
+            if undone.restored
+            else f": {reasons}"
+        )
+    return said
+
+
+def _action_name(kind: str, applied: dict[str, Any]) -> str:
+    if kind in ("move", "set_status"):
+        return (
+            "resolve"
+            if applied.get("status") == ThreadStatus.RESOLVED
+            else f"move to {applied.get('status')}"
+        )
+    if kind == "assign":
+        return f"assignment to {applied.get('assignee')}"
+    if kind in ("tag", "untag"):
+        return f"{kind} {applied.get('tag')}"
+    return kind
+
+
+def clean_note(text: str) -> str:
+    # A pasted terminal escape would recolour or rewrite every colleague's screen showing the note.
+    cleaned = strip_controls(text).strip()
+    if not cleaned:
+        raise ValueError("the note is empty: write something for your colleagues first")
+    if len(cleaned) > MAX_NOTE:
+        raise ValueError(f"the note is {len(cleaned)} characters; keep it to {MAX_NOTE} (link to a document)")
+    return cleaned

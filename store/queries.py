@@ -1,17 +1,38 @@
-"""What the desk reads: the inbox, one thread with its customer, and a cheap "has anything changed" check."""
+"""What the desk reads: the inbox views and their counts, one thread with its customer, and a cheap "has anything
+changed" check."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, false, func, nulls_last
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    nulls_last,
+    or_,
+    table,
+    true,
+)
 from sqlmodel import Session, col, select
 
-from store.models import Customer, Identity, Mention, Reply, Thread, ThreadStatus
+from store.clock import utcnow
+from store.inbox_filter import InboxFilter, search_terms
+from store.models import Customer, Identity, Mention, Presence, Reply, Thread, ThreadNote, ThreadStatus
 
 AWAITING = (ThreadStatus.NEW, ThreadStatus.OPEN)
+# A desk heartbeats its presence; a row older than this belongs to a desk that closed or lost its connection.
+PRESENCE_TTL = timedelta(seconds=30)
+VIEW_NAMES = ("inbox", "urgent", "unassigned", "mine", "snoozed", "pending", "resolved", "all")
+# Earlier names, so scripts written against them keep working.
+VIEW_ALIASES = {"awaiting": "inbox"}
 
 
 @dataclass(frozen=True)
@@ -35,61 +56,251 @@ class InboxRow:
     # Why the latest inbound message is urgent: the words that pushed it up, and the risk categories matched.
     explanation: list[str] = field(default_factory=list)
     risks: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    snoozed_until: datetime | None = None
+    snooze_until_reply: bool = False
+    language: str | None = None
+    # Colleagues (never me) with this thread open right now.
+    viewers: list[str] = field(default_factory=list)
 
 
-def inbox(*, session: Session, statuses: Sequence[str] = AWAITING, limit: int = 500) -> list[InboxRow]:
-    """Threads in the given statuses, most urgent first, then the nearest SLA, then the longest waiting."""
-    latest = (
+_THREAD_COLUMNS = tuple(
+    "network brand status assignee urgency tier awaiting_since last_activity_at sla_due_at mention_count "
+    "snoozed_until snooze_until_reply".split()
+)
+
+
+def _latest_inbound_id() -> ColumnElement[int]:
+    return (
         select(func.max(Mention.id))
         .where(Mention.thread_id == Thread.id, Mention.is_own == false())
         .correlate(Thread)
         .scalar_subquery()
     )
-    query = (
-        select(Thread, Customer, Mention, Identity)
-        .join(Customer, col(Thread.customer_id) == col(Customer.id), isouter=True)
-        .join(Mention, col(Mention.id) == latest, isouter=True)
-        .join(Identity, col(Identity.id) == col(Mention.identity_id), isouter=True)
-        .where(col(Thread.status).in_(list(statuses)))
-        .order_by(
-            col(Thread.urgency).desc(),
-            nulls_last(col(Thread.sla_due_at).asc()),
-            nulls_last(col(Thread.awaiting_since).asc()),
-            col(Thread.id),
-        )
-        .limit(limit)
+
+
+def view_conditions(*, responder: str, now: datetime) -> dict[str, ColumnElement[bool]]:
+    """Each view as a condition on Thread. Snoozed threads leave the working views until they wake."""
+    snoozed = or_(col(Thread.snooze_until_reply) == true(), col(Thread.snoozed_until) > now)
+    awake = and_(
+        col(Thread.snooze_until_reply) == false(),
+        or_(col(Thread.snoozed_until).is_(None), col(Thread.snoozed_until) <= now),
     )
+    resolved = col(Thread.status) == ThreadStatus.RESOLVED
+    inbox = and_(col(Thread.status).in_(list(AWAITING)), awake)
+    return {
+        "inbox": inbox,
+        "urgent": and_(inbox, col(Thread.tier).in_(["critical", "high"])),
+        "unassigned": and_(inbox, col(Thread.assignee).is_(None)),
+        "mine": and_(col(Thread.assignee) == responder, ~resolved, awake),
+        "snoozed": and_(snoozed, ~resolved),
+        "pending": and_(col(Thread.status) == ThreadStatus.PENDING, awake),
+        "resolved": resolved,
+        "all": true(),
+    }
+
+
+def filter_conditions(filters: InboxFilter, *, session: Session) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.networks:
+        conditions.append(func.lower(Thread.network).in_(filters.networks))
+    if filters.brands:
+        conditions.append(func.lower(Thread.brand).in_(filters.brands))
+    if filters.tiers:
+        conditions.append(col(Thread.tier).in_(filters.tiers))
+    if filters.sentiments or filters.languages:
+        # What the row shows: the customer's latest message, not any message of the thread.
+        latest = col(Mention.id) == _latest_inbound_id()
+        if filters.sentiments:
+            sentiment = select(col(Mention.sentiment)).where(latest).scalar_subquery()
+            conditions.append(sentiment.in_(filters.sentiments))
+        if filters.languages:
+            language = select(func.lower(col(Mention.language))).where(latest).scalar_subquery()
+            conditions.append(language.in_(filters.languages))
+    if filters.tags:
+        each = json_elements(session)(col(Thread.tags)).table_valued("value")
+        conditions.append(exists(select(1).select_from(each).where(each.c.value.in_(filters.tags))))
+    if filters.text:
+        conditions.append(col(Thread.id).in_(_matching_threads(filters.text, session=session)))
+    return conditions
+
+
+def json_elements(session: Session) -> Any:
+    """The table function that lists a JSON array's strings, one row each, in a column named `value`."""
+    return func.json_each if _dialect(session) == "sqlite" else func.json_array_elements_text
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _matching_threads(text: str, *, session: Session) -> Any:
+    """Threads with a message holding every word and phrase (indexed full-text search on both back ends).
+
+    User text never reaches the query language: on SQLite each term is an FTS5 string ("..."), so operators,
+    `*`, brackets and quotes are only characters; PostgreSQL's plainto/phraseto_tsquery parse no operators.
+    """
+    terms = search_terms(text)
+    if _dialect(session) == "sqlite":
+        expression = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        fts = table("mention_fts")
+        ids: Any = (
+            select(literal_column("rowid"))
+            .select_from(fts)
+            .where(literal_column("mention_fts").op("MATCH")(expression))
+        )
+        return select(Mention.thread_id).where(col(Mention.id).in_(ids))
+    simple: Any = literal_column("'simple'")  # a constant, so the planner matches the GIN index's expression
+    words = [t for t in terms if " " not in t]
+    query: Any = func.plainto_tsquery(simple, " ".join(words))
+    for phrase in (t for t in terms if " " in t):
+        query = query.op("&&")(func.phraseto_tsquery(simple, phrase))
+    return select(Mention.thread_id).where(func.to_tsvector(simple, Mention.text).op("@@")(query))
+
+
+def _order() -> list[Any]:
+    return [
+        col(Thread.urgency).desc(),
+        nulls_last(col(Thread.sla_due_at).asc()),
+        nulls_last(col(Thread.awaiting_since).asc()),
+        col(Thread.id).asc(),
+    ]
+
+
+def inbox(
+    *,
+    session: Session,
+    view: str = "inbox",
+    responder: str = "",
+    filters: InboxFilter | None = None,
+    now: datetime | None = None,
+    limit: int = 500,
+) -> list[InboxRow]:
+    """One view's threads, most urgent first, then the nearest SLA, then the longest waiting."""
+    now, filters = now or utcnow(), filters or InboxFilter()
+    view = VIEW_ALIASES.get(view, view)
+    conditions = [_view(view, responder=responder, now=now), *filter_conditions(filters, session=session)]
+    # The page of ids first, from Thread alone, then the rest for that page only: joining every thread's latest
+    # message before the sort would cost a lookup per thread.
+    floor = None if filters else _urgency_floor(view, limit, session=session)
+    page = _page(conditions, floor, limit, session=session)
+    if floor is not None and len(page) < limit:
+        page = _page(conditions, None, limit, session=session)  # snoozed threads took places above the floor
+    if not page:
+        return []
+    # Only the columns a row shows: a message's raw payload and entities can be kilobytes each.
+    columns = [
+        col(Thread.id).label("thread_id"),
+        *(getattr(Thread, name) for name in _THREAD_COLUMNS),
+        col(Thread.tags),
+        col(Customer.display_name).label("customer"),
+        col(Identity.handle),
+        col(Identity.followers),
+        *(getattr(Mention, name) for name in ("text", "sentiment", "explanation", "risks", "language")),
+    ]
+    query = (
+        select(*columns)
+        .join(Customer, col(Thread.customer_id) == col(Customer.id), isouter=True)
+        .join(Mention, col(Mention.id) == _latest_inbound_id(), isouter=True)
+        .join(Identity, col(Identity.id) == col(Mention.identity_id), isouter=True)
+        .where(col(Thread.id).in_(page))
+    )
+    found = {row.thread_id: row._mapping for row in session.execute(query)}
+    watching = viewers(page, responder=responder, session=session, now=now)
     rows = []
-    for thread, customer, mention, identity in session.exec(query):
-        assert thread.id is not None
+    for thread_id in page:
+        row = found[thread_id]
         rows.append(
             InboxRow(
-                thread_id=thread.id,
-                network=thread.network,
-                brand=thread.brand,
-                status=thread.status,
-                assignee=thread.assignee,
-                urgency=thread.urgency,
-                tier=thread.tier,
-                customer=customer.display_name if customer else "",
-                handle=identity.handle if identity else "",
-                followers=identity.followers if identity else 0,
-                text=mention.text if mention else "",
-                sentiment=mention.sentiment if mention else None,
-                awaiting_since=thread.awaiting_since,
-                last_activity_at=thread.last_activity_at,
-                sla_due_at=thread.sla_due_at,
-                mention_count=thread.mention_count,
-                explanation=list(mention.explanation) if mention else [],
-                risks=list(mention.risks) if mention else [],
+                **{name: row[name] for name in ("thread_id", *_THREAD_COLUMNS, "sentiment", "language")},
+                customer=row["customer"] or "",
+                handle=row["handle"] or "",
+                followers=row["followers"] or 0,
+                text=row["text"] or "",
+                explanation=list(row["explanation"] or []),
+                risks=list(row["risks"] or []),
+                tags=list(row["tags"] or []),
+                viewers=watching.get(thread_id, []),
             )
         )
     return rows
 
 
-def status_counts(*, session: Session) -> dict[str, int]:
-    rows = session.exec(select(Thread.status, func.count()).group_by(Thread.status))
-    return {status: n for status, n in rows}
+# The statuses a view's threads can have, for views that hold most threads of those statuses.
+_FLOOR_STATUSES = {
+    "inbox": AWAITING,
+    "urgent": AWAITING,
+    "unassigned": AWAITING,
+    "pending": (ThreadStatus.PENDING,),
+    "resolved": (ThreadStatus.RESOLVED,),
+}
+
+
+def _urgency_floor(view: str, limit: int, *, session: Session) -> int | None:
+    """The urgency of the limit-th thread the view could show, read from the (status, urgency) index alone.
+
+    Sorting every awaiting thread costs a table lookup each (most of the time at 100,000 threads); with the
+    floor the index hands over little more than one page. None when there is less than a page.
+    """
+    statuses = _FLOOR_STATUSES.get(view)
+    if statuses is None or limit < 1:
+        return None
+    return session.exec(
+        select(Thread.urgency)
+        .where(col(Thread.status).in_(list(statuses)))
+        .order_by(col(Thread.urgency).desc())
+        .offset(limit - 1)
+        .limit(1)
+    ).first()
+
+
+def _page(conditions: list[Any], floor: int | None, limit: int, *, session: Session) -> list[int]:
+    if floor is not None:
+        conditions = [*conditions, col(Thread.urgency) >= floor]
+    query = select(Thread.id).where(*conditions).order_by(*_order()).limit(limit)
+    return cast(list[int], session.exec(query).all())
+
+
+def _view(view: str, *, responder: str, now: datetime) -> ColumnElement[bool]:
+    conditions = view_conditions(responder=responder, now=now)
+    if view not in conditions:
+        raise ValueError(f"unknown view {view!r}; the views are {', '.join(VIEW_NAMES)}")
+    return conditions[view]
+
+
+def view_counts(
+    *, session: Session, responder: str = "", filters: InboxFilter | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """How many threads each view holds, filters applied: one pass over the threads, a sum per view."""
+    conditions = view_conditions(responder=responder, now=now or utcnow())
+    sums = [func.coalesce(func.sum(case((conditions[name], 1), else_=0)), 0) for name in VIEW_NAMES]
+    totals = session.exec(
+        select(*sums).where(*filter_conditions(filters or InboxFilter(), session=session))
+    ).one()
+    return dict(zip(VIEW_NAMES, (int(n) for n in totals), strict=True))
+
+
+def viewers(
+    thread_ids: Sequence[int], *, responder: str, session: Session, now: datetime | None = None
+) -> dict[int, list[str]]:
+    """Who else has each of these threads open (fresh heartbeats only), in one query."""
+    if not thread_ids:
+        return {}
+    since = (now or utcnow()) - PRESENCE_TTL
+    rows = session.exec(
+        select(Presence.thread_id, Presence.responder)
+        .where(
+            col(Presence.thread_id).in_(list(thread_ids)),
+            col(Presence.responder) != responder,
+            col(Presence.seen_at) > since,
+        )
+        .order_by(col(Presence.responder))
+    )
+    found: dict[int, list[str]] = {}
+    for thread_id, name in rows:
+        if thread_id is not None:
+            found.setdefault(thread_id, []).append(name)
+    return found
 
 
 @dataclass
@@ -101,13 +312,19 @@ class ThreadView:
     replies: list[Reply]
     identities: list[Identity] = field(default_factory=list)
     earlier_threads: list[Thread] = field(default_factory=list)
+    # Internal notes, oldest first: for colleagues, never sent.
+    notes: list[ThreadNote] = field(default_factory=list)
+    # Colleagues (never me) with this thread open right now.
+    viewers: list[str] = field(default_factory=list)
 
     def latest_inbound(self) -> Mention | None:
         inbound = [m for m, _ in self.messages if not m.is_own]
         return inbound[-1] if inbound else None
 
 
-def thread_view(thread_id: int, *, session: Session) -> ThreadView | None:
+def thread_view(
+    thread_id: int, *, session: Session, responder: str = "", now: datetime | None = None
+) -> ThreadView | None:
     thread = session.get(Thread, thread_id)
     if thread is None:
         return None
@@ -122,6 +339,13 @@ def thread_view(thread_id: int, *, session: Session) -> ThreadView | None:
     replies = list(
         session.exec(select(Reply).where(Reply.thread_id == thread_id).order_by(col(Reply.created_at)))
     )
+    notes = list(
+        session.exec(
+            select(ThreadNote)
+            .where(ThreadNote.thread_id == thread_id)
+            .order_by(col(ThreadNote.created_at), col(ThreadNote.id))
+        )
+    )
     customer = session.get(Customer, thread.customer_id) if thread.customer_id else None
     identities: list[Identity] = []
     earlier: list[Thread] = []
@@ -135,9 +359,25 @@ def thread_view(thread_id: int, *, session: Session) -> ThreadView | None:
                 .limit(50)
             )
         )
-    return ThreadView(thread, customer, messages, replies, identities, earlier)
+    watching = viewers([thread_id], responder=responder, session=session, now=now).get(thread_id, [])
+    return ThreadView(thread, customer, messages, replies, identities, earlier, notes, watching)
 
 
-def last_change(*, session: Session) -> datetime | None:
-    """The newest change to any thread: the desk refreshes only when this moves."""
-    return session.exec(select(func.max(Thread.updated_at))).one()
+def last_change(*, session: Session, now: datetime | None = None) -> datetime | None:
+    """The newest change a desk shows: the desk refreshes only when this moves. Polled often, so indexed reads only.
+
+    Threads (every action and note bumps updated_at), presence heartbeats, and a presence going stale: nothing is
+    written when a desk closes, so the moment its heartbeat expired counts. A snooze running out writes nothing
+    either, but finding that moment scans every thread (no index on snoozed_until): desks re-read on a slow beat.
+    """
+    now = now or utcnow()
+    stale = now - PRESENCE_TTL
+    updated, seen, went_stale = session.exec(
+        select(
+            select(func.max(Thread.updated_at)).scalar_subquery(),
+            select(func.max(Presence.seen_at)).scalar_subquery(),
+            select(func.max(Presence.seen_at)).where(col(Presence.seen_at) <= stale).scalar_subquery(),
+        )
+    ).one()
+    moments = [updated, seen, went_stale + PRESENCE_TTL if went_stale else None]
+    return max((m for m in moments if m is not None), default=None)
