@@ -272,3 +272,75 @@ def quarantine(
             preview = item.raw[:120].decode("utf-8", "replace").encode("unicode_escape").decode("ascii")
             typer.echo(f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.network} {item.source}: {item.reason}")
             typer.echo(f"    {preview}")
+
+
+customers_app = typer.Typer(help="Customer records: import from a CRM, export for one.", no_args_is_help=True)
+app.add_typer(customers_app, name="customers")
+
+# Below this many rows an import is over before a progress line would help.
+_PROGRESS_FROM_ROWS = 2000
+
+
+@customers_app.command("import")
+def import_customers(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV (UTF-8) with columns external_id,name,email,tier,tags,notes,x,mastodon,bluesky,reddit."
+        ),
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Create or update customer records from a CRM export and link the accounts it names."""
+    from earful.settings import load_settings
+    from nlp.training.cache import Progress
+    from responders.crm import CrmFileError, lines
+    from responders.customers import CustomerBook
+    from store import Store
+
+    settings = load_settings(config)
+    store = Store(settings.database.url)
+    store.migrate()
+    meter: list[Progress] = []
+
+    def progress(done: int, total: int) -> None:
+        if total >= _PROGRESS_FROM_ROWS:
+            if not meter:
+                meter.append(Progress(file.name, total, verb="importing", unit=" rows", every=2.0))
+            meter[0](done)
+
+    try:
+        result = CustomerBook(store, settings.desk.responder).import_csv(file, progress=progress)
+    except CrmFileError as exc:
+        typer.echo(f"earful: {exc}", err=True)
+        sys.exit(1)
+    summary, *rejected = lines(result)
+    typer.echo(summary)
+    for line in rejected:
+        typer.echo(line, err=True)
+    if result.rejected and not (result.created or result.updated or result.linked):
+        sys.exit(1)
+
+
+@customers_app.command("export")
+def export_customers(
+    config: ConfigOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Every customer record as CSV, in the columns `earful customers import` reads."""
+    from earful.settings import load_settings
+    from responders.customers import CustomerBook
+    from store import Store
+
+    settings = load_settings(config)
+    store = Store(settings.database.url)
+    store.migrate()
+    book = CustomerBook(store, settings.desk.responder)
+    if output is None:
+        book.export_csv(sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as out:
+        count = book.export_csv(out)
+    typer.echo(f"{count} customers written to {output}", err=True)
