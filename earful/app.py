@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from earful.pipeline import Pipeline
 from earful.settings import Settings
 from listener.health import HealthEvent, SourceState
+from responders.customers import DEFAULT_TIERS, CustomerBook
 from responders.desk import Desk
 from responders.outbox import Outbox, Sender
 from responders.templates import load_saved_replies
@@ -87,6 +88,12 @@ def make_tui(
         keymap=settings.desk.keys if settings else None,
         status=status,
         open_thread=open_thread,
+        customers=CustomerBook(
+            desk.store,
+            desk.responder,
+            # The tiers a responder may give a customer are the ones urgency knows how to weigh.
+            tiers=list(settings.nlp.urgency.customer_tiers) if settings else DEFAULT_TIERS,
+        ),
     )
 
 

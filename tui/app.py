@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from textual import work
 from textual.app import App
 
+from responders.customers import CustomerBook
 from responders.desk import Desk
 from tui.commands import DeskCommands
+from tui.help import HelpScreen
 from tui.inbox import InboxScreen
 from tui.thread import ThreadScreen
 
@@ -24,9 +27,11 @@ class EarfulApp(App[None]):
         status: Callable[[], str] | None = None,
         keymap: Mapping[str, str] | None = None,
         open_thread: int | None = None,
+        customers: CustomerBook | None = None,
     ) -> None:
         super().__init__()
         self.desk = desk
+        self.customers = customers or CustomerBook(desk.store, desk.responder)
         self.refresh_seconds = refresh_seconds
         self._status = status
         self._keymap = dict(keymap or {})
@@ -50,3 +55,21 @@ class EarfulApp(App[None]):
 
     def open_thread(self, thread_id: int, *, compose: bool = False) -> None:
         self.push_screen(ThreadScreen(thread_id, compose=compose))
+
+    def open_customer(self, customer_id: int) -> None:
+        from tui.customer import CustomerScreen
+
+        self.push_screen(CustomerScreen(customer_id))
+
+    @work(thread=True, group="open-customer")
+    def open_customer_of(self, thread_id: int) -> None:
+        """The record of the customer behind a thread (looked up off the UI thread)."""
+        view = self.desk.thread(thread_id)
+        if view is None or view.customer is None or view.customer.id is None:
+            self.call_from_thread(self.notify, "No customer record on this thread yet", severity="warning")
+            return
+        self.call_from_thread(self.open_customer, view.customer.id)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))

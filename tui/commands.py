@@ -42,23 +42,86 @@ class Command:
 INBOX = [
     Command("inbox.open", "enter", "open_thread", "Open", "Open the thread under the cursor"),
     Command("inbox.reply", "r", "reply", "Reply", "Open the thread with the reply box ready"),
-    Command("inbox.claim", "c", "claim", "Claim", "Assign the thread to me"),
-    Command("inbox.done", "d", "resolve", "Done", "Mark the thread resolved"),
-    Command("inbox.move", "m", "move", "Move", "Set the thread's status"),
-    Command("inbox.view", "v", "next_view", "View", "Next view: awaiting, pending, resolved, all"),
+    Command(
+        "inbox.claim",
+        "c",
+        "claim",
+        "Claim",
+        "Assign the selected threads (or the one under the cursor) to me",
+    ),
+    Command(
+        "inbox.assign", "a", "assign", "Assign", "Assign the selected threads to a colleague, or unassign"
+    ),
+    Command("inbox.done", "d", "resolve", "Done", "Mark the selected threads resolved"),
+    Command("inbox.move", "m", "move", "Move", "Set the selected threads' status"),
+    Command(
+        "inbox.snooze", "z", "snooze", "Snooze", "Snooze until a time, or until the customer writes again"
+    ),
+    Command("inbox.wake", "Z", "wake", "Wake", "End the snooze of the selected threads", show=False),
+    Command("inbox.tag", "t", "tag", "Tag", "Tag the selected threads (prefix with - to remove the tag)"),
+    Command("inbox.undo", "u", "undo", "Undo", "Undo my last action"),
+    Command(
+        "inbox.select", "space", "toggle_select", "Select", "Select or unselect the thread under the cursor"
+    ),
+    Command("inbox.select_all", "ctrl+a", "select_all", "All", "Select every thread shown", show=False),
+    Command("inbox.unselect", "escape", "clear", "Clear", "Clear the selection", show=False),
+    Command(
+        "inbox.filter",
+        "slash",
+        "filter",
+        "Filter",
+        "Filter: net:x tier:critical sent:negative lang:en tag:… words",
+    ),
+    Command("inbox.customer", "o", "customer", "Customer", "Open the customer's record", show=False),
+    Command("inbox.view", "v", "next_view", "View", "Next view", show=False),
+    Command("inbox.view_back", "V", "previous_view", "Previous view", "Previous view", show=False),
+    *[
+        Command(
+            f"inbox.view{i}", str(i), f"view({i})", f"View {i}", f"Go to view {i} in the sidebar", show=False
+        )
+        for i in range(1, 9)
+    ],
     Command("inbox.down", "j", "cursor_down", "Down", "Next thread", show=False),
     Command("inbox.up", "k", "cursor_up", "Up", "Previous thread", show=False),
+    Command("inbox.top", "g", "cursor_top", "Top", "First thread", show=False),
+    Command("inbox.bottom", "G", "cursor_bottom", "Bottom", "Last thread", show=False),
+    Command("inbox.page_down", "ctrl+d", "page_down", "Half page down", "Half a page down", show=False),
+    Command("inbox.page_up", "ctrl+u", "page_up", "Half page up", "Half a page up", show=False),
+    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
     Command("app.quit", "q", "app.quit", "Quit", "Leave earful"),
 ]
 
 THREAD = [
     Command("thread.reply", "r", "focus_composer", "Reply", "Write a reply to the customer"),
+    Command(
+        "thread.note",
+        "n",
+        "note",
+        "Note",
+        "Write an internal note: colleagues see it, the customer never does",
+    ),
     Command("thread.saved", "s", "saved_reply", "Saved", "Start from a saved reply"),
-    Command("thread.send", "ctrl+s", "send", "Send", "Send the reply", priority=True),
+    Command("thread.send", "ctrl+s", "send", "Send", "Send the reply (or save the note)", priority=True),
     Command("thread.claim", "c", "claim", "Claim", "Assign the thread to me"),
+    Command("thread.assign", "a", "assign", "Assign", "Assign the thread to a colleague, or unassign"),
     Command("thread.done", "d", "resolve", "Done", "Mark the thread resolved and go back"),
     Command("thread.move", "m", "move", "Move", "Set the thread's status"),
+    Command(
+        "thread.snooze", "z", "snooze", "Snooze", "Snooze until a time, or until the customer writes again"
+    ),
+    Command("thread.tag", "t", "tag", "Tag", "Tag the thread (prefix with - to remove the tag)"),
+    Command("thread.undo", "u", "undo", "Undo", "Undo my last action"),
+    Command(
+        "thread.customer",
+        "o",
+        "customer",
+        "Customer",
+        "Open the customer's record: every network, every thread",
+    ),
+    Command("thread.down", "j", "scroll_down", "Down", "Scroll the conversation down", show=False),
+    Command("thread.up", "k", "scroll_up", "Up", "Scroll the conversation up", show=False),
     Command("thread.back", "escape", "back", "Back", "Back to the inbox", priority=True),
+    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
 ]
 
 
@@ -73,15 +136,23 @@ class DeskCommands(Provider):
         screen: Screen[object] = self.screen
         return list(getattr(screen, "COMMANDS_DECLARED", []))
 
+    def _applies(self, command: Command) -> bool:
+        """Only what can be done now: the screen's check_action decides (no thread, no selection...)."""
+        name = command.action.split("(")[0]
+        if "." in name:
+            return True
+        check = getattr(self.screen, "check_action", None)
+        return check is None or check(name, ()) is True
+
     async def discover(self) -> Hits:
-        for command in self._commands():
+        for command in filter(self._applies, self._commands()):
             yield DiscoveryHit(
                 f"{command.label} ({command.key})", partial(self._run, command), help=command.help
             )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command in self._commands():
+        for command in filter(self._applies, self._commands()):
             text = f"{command.label} ({command.key})"
             score = max(matcher.match(text), matcher.match(command.help))
             if score > 0:

@@ -1,4 +1,8 @@
-"""The inbox: threads awaiting an answer, most urgent first, refreshed live without losing your place."""
+"""The inbox: threads most urgent first, views with live counts, filters, multi-select and bulk actions.
+
+Live updates never move the cursor or drop the selection: rows are updated in place when the order holds, and
+the cursor follows its thread (not its row number) when the order changes.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,29 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
-from responders.desk import VIEWS
-from responders.triage import ClaimedByOther
-from store.queries import InboxRow
+from responders.desk import VIEWS, ActivityBucket
+from store.queries import InboxFilter, InboxRow
+from tui.actions import TriageActions
 from tui.commands import INBOX, bindings
-from tui.pickers import StatusPicker
+from tui.header import DeskHeader
 from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
 
 if TYPE_CHECKING:
-    from tui.app import EarfulApp
+    pass
 
-COLUMNS = ("Tier", "Urg", "Waiting", "SLA", "Net", "Status", "Owner", "Customer", "Message")
-MESSAGE, OWNER = COLUMNS.index("Message"), COLUMNS.index("Owner")
+COLUMNS = ("", "Tier", "Urg", "Waiting", "SLA", "Net", "Status", "Owner", "Customer", "Message")
+KEYS = ("sel", "tier", "urg", "waiting", "sla", "net", "status", "owner", "customer", "message")
+SELECTED, MESSAGE, OWNER = 0, COLUMNS.index("Message"), COLUMNS.index("Owner")
 VIEW_NAMES = list(VIEWS)
+# A snooze that runs out changes nothing in the store, so the inbox also reloads on this beat.
+FORCED_RELOAD_SECONDS = 15.0
+ACTIVITY_SECONDS = 60.0
 
 
 @dataclass
@@ -42,35 +50,54 @@ class StatusTick(Message):
     status: str
 
 
-class InboxScreen(Screen[None]):
+@dataclass
+class ActivityLoaded(Message):
+    buckets: list[ActivityBucket]
+
+
+class InboxScreen(TriageActions):
     CSS_PATH = "inbox.tcss"
     COMMANDS_DECLARED = INBOX
     BINDINGS = bindings(INBOX)
+    HELP_TITLE = "Inbox keys"
 
     def __init__(self) -> None:
         super().__init__()
-        self.view_name = "awaiting"
+        self.view_name = VIEW_NAMES[0]
+        self.filters = InboxFilter()
+        self.selected: set[int] = set()
         self._rows: dict[str, InboxRow] = {}
+        self._order: list[str] = []
+        self._counts: dict[str, int] = {}
+        self._status = ""
         self._seen_change: datetime | None = None
+        self._loaded_at = 0.0
         self._loaded_once = False
-
-    @property
-    def earful(self) -> EarfulApp:
-        return self.app  # type: ignore[return-value]
+        self._critical_seen: set[int] = set()
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
-        yield Static(id="views")
-        yield DataTable(id="threads", cursor_type="row", zebra_stripes=True)
-        yield Static(id="preview")
+        yield DeskHeader()
+        yield Static(id="status")
+        with Horizontal(id="body"):
+            yield Static(id="views")
+            with Vertical(id="main"):
+                yield Input(
+                    id="filter",
+                    placeholder="/ filter: net:x tier:critical sent:negative lang:en tag:refund brand:acme words…",
+                )
+                yield DataTable(id="threads", cursor_type="row", zebra_stripes=True)
+                yield Static(id="preview")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for column in COLUMNS:
-            table.add_column(column, key=column.lower())
+        for label, key in zip(COLUMNS, KEYS, strict=True):
+            table.add_column(label, key=key)
+        table.focus()
         self.reload(force=True)
+        self.load_activity()
         self.set_interval(self.earful.refresh_seconds, self.reload)
+        self.set_interval(ACTIVITY_SECONDS, self.load_activity)
 
     def on_screen_resume(self) -> None:
         self.reload(force=True)
@@ -80,79 +107,139 @@ class InboxScreen(Screen[None]):
     def reload(self, force: bool = False) -> None:
         desk = self.earful.desk
         change = desk.last_change()
-        if not force and self._loaded_once and change == self._seen_change:
+        now = datetime.now(UTC).timestamp()
+        stale = now - self._loaded_at >= FORCED_RELOAD_SECONDS
+        if not force and not stale and self._loaded_once and change == self._seen_change:
             self.post_message(StatusTick(self.earful.status_line()))
             return
         self._seen_change = change
-        self.post_message(Loaded(desk.inbox(self.view_name), desk.counts(), self.earful.status_line()))
+        self._loaded_at = now
+        rows = desk.inbox(self.view_name, self.filters)
+        self.post_message(Loaded(rows, desk.counts(self.filters), self.earful.status_line()))
+
+    @work(thread=True, exclusive=True, group="inbox-activity")
+    def load_activity(self) -> None:
+        self.post_message(ActivityLoaded(self.earful.desk.activity(24)))
+
+    def on_activity_loaded(self, message: ActivityLoaded) -> None:
+        self.query_one(DeskHeader).show_activity(
+            [b.inbound for b in message.buckets], [b.sentiment for b in message.buckets]
+        )
 
     def on_loaded(self, message: Loaded) -> None:
+        first = not self._loaded_once
         self._loaded_once = True
-        table = self.query_one(DataTable)
-        keep = self.selected_key()
-        table.clear()
-        self._rows = {}
         now = datetime.now(UTC)
-        for row in message.rows:
-            key = str(row.thread_id)
-            self._rows[key] = row
-            table.add_row(*self._cells(row, now), key=key)
-        if keep in self._rows:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
-        self._show_counts(message.counts)
-        self._show_title(message.status, len(message.rows))
+        rows = {str(row.thread_id): row for row in message.rows}
+        order = list(rows)
+        table = self.query_one(DataTable)
+        if order == self._order:
+            # Same threads in the same order: touch only the cells that changed (no flicker, no jump).
+            for key, row in rows.items():
+                if row != self._rows.get(key):
+                    for column, cell in zip(KEYS, self._cells(row, now), strict=True):
+                        table.update_cell(key, column, cell)
+        else:
+            keep = self.selected_key()
+            scroll = table.scroll_y
+            table.clear()
+            for key, row in rows.items():
+                table.add_row(*self._cells(row, now), key=key)
+            if keep in rows:
+                table.move_cursor(row=order.index(keep), animate=False, scroll=False)
+            table.scroll_to(y=scroll, animate=False)
+        self._rows, self._order = rows, order
+        self._counts, self._status = message.counts, message.status
+        self._alert_new_critical(message.rows, first)
+        self._show_views()
+        self._show_title()
         self._show_preview()
 
-    def on_status_tick(self, message: StatusTick) -> None:
-        self._show_title(message.status, len(self._rows))
+    def _alert_new_critical(self, rows: list[InboxRow], first: bool) -> None:
+        """A critical complaint spreads fast: ring the bell and flash the header the moment one arrives."""
+        critical = {row.thread_id for row in rows if row.tier == "critical"}
+        fresh = critical - self._critical_seen
+        self._critical_seen |= critical
+        if first or not fresh:
+            return
+        self.app.bell()
+        header = self.query_one(DeskHeader)
+        header.add_class("flash")
+        self.set_timer(1.5, lambda: header.remove_class("flash"))
+        self.notify(f"{len(fresh)} new critical thread{'s' if len(fresh) > 1 else ''}", severity="error")
 
-    @staticmethod
-    def _cells(row: InboxRow, now: datetime) -> tuple[Text, ...]:
+    def on_status_tick(self, message: StatusTick) -> None:
+        self._status = message.status
+        self._show_title()
+
+    def _cells(self, row: InboxRow, now: datetime) -> tuple[Text, ...]:
         who = row.customer or row.handle
         if row.handle and row.customer != row.handle:
             who = f"{row.customer} @{row.handle}"
         message = literal(row.text, SENTIMENT_STYLES.get(row.sentiment or "", ""), one_line=True)
         message.truncate(70, overflow="ellipsis")
         customer = literal(who, one_line=True)
-        customer.truncate(28, overflow="ellipsis")
+        customer.truncate(24, overflow="ellipsis")
+        status = Text(row.status)
+        if row.snooze_until_reply or (row.snoozed_until and row.snoozed_until > now):
+            status = Text("snoozed", style="italic")
+        owner = literal(row.assignee or "", "bold" if row.assignee == self.earful.desk.responder else "")
+        for viewer in row.viewers:
+            # Someone has this thread open right now: say so before two people answer it.
+            owner.append(" ◉", style="magenta")
+            owner.append_text(literal(viewer, "magenta", one_line=True))
         return (
+            Text("●", style="bold magenta") if row.thread_id in self.selected else Text(" "),
             tier_badge(row.tier),
             Text(str(row.urgency), justify="right"),
             Text(ago(row.awaiting_since, now) or "—"),
             time_left(row.sla_due_at, now),
             Text(row.network),
-            Text(row.status),
-            literal(row.assignee or "", one_line=True),
+            status,
+            owner,
             customer,
             message,
         )
 
-    def _show_counts(self, counts: dict[str, int]) -> None:
-        parts = Text()
-        for name in VIEW_NAMES:
-            style = "bold reverse" if name == self.view_name else "dim"
-            parts.append(f" {name} {counts.get(name, 0)} ", style=style)
-            parts.append(" ")
-        self.query_one("#views", Static).update(parts)
+    def _show_views(self) -> None:
+        text = Text()
+        for i, name in enumerate(VIEW_NAMES, start=1):
+            style = "bold reverse" if name == self.view_name else ""
+            text.append(f"{i} {name:<11}{self._counts.get(name, 0):>6}\n", style=style)
+        if self.filters:
+            text.append("\nfiltered\n", style="bold yellow")
+            text.append_text(literal(self.filters.describe(), "yellow"))
+        self.query_one("#views", Static).update(text)
 
-    def _show_title(self, status: str, shown: int) -> None:
+    def _show_title(self) -> None:
         title = Text("earful", style="bold")
-        title.append(f"  {self.view_name}: {shown} threads", style="")
-        if status:
-            title.append(f"   {status}", style="dim")
-        self.query_one("#title", Static).update(title)
+        title.append(f"  {self.view_name}: {len(self._rows)} threads")
+        if self.selected:
+            title.append(f"  {len(self.selected)} selected", style="bold magenta")
+        self.query_one(DeskHeader).show_title(title)
+        self.query_one("#status", Static).update(Text(self._status, style="dim"))
 
     def _show_preview(self) -> None:
         row = self._rows.get(self.selected_key() or "")
         preview = self.query_one("#preview", Static)
         if row is None:
-            preview.update(Text("Nothing here yet: new mentions appear as they arrive.", style="dim"))
+            empty = "Nothing here yet: new mentions appear as they arrive."
+            if self.filters:
+                empty = "No thread matches the filter (/ then enter on an empty line clears it)."
+            preview.update(Text(empty, style="dim"))
             return
         text = Text()
-        text.append(f"@{row.handle} " if row.handle else "", style="bold")
+        text.append_text(literal(f"@{row.handle} " if row.handle else "", "bold", one_line=True))
         text.append(
-            f"({row.followers:,} followers) · {row.brand} · {row.mention_count} messages\n", style="dim"
+            f"({row.followers:,} followers) · {row.brand} · {row.mention_count} messages", style="dim"
         )
+        if row.tags:
+            text.append("  ")
+            text.append_text(literal(" ".join(f"#{tag}" for tag in row.tags), "cyan", one_line=True))
+        if row.snoozed_until or row.snooze_until_reply:
+            until = "they write again" if row.snooze_until_reply else f"{row.snoozed_until:%a %H:%M} UTC"
+            text.append(f"  snoozed until {until}", style="italic")
+        text.append("\n")
         # Above the text, which may run past the pane's last line.
         if row.explanation or row.risks:
             text.append_text(why(row.explanation, row.risks))
@@ -163,7 +250,7 @@ class InboxScreen(Screen[None]):
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_preview()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open_thread()
 
     def selected_key(self) -> str | None:
@@ -179,6 +266,116 @@ class InboxScreen(Screen[None]):
         key = self.selected_key()
         return int(key) if key else None
 
+    def targets(self) -> list[int]:
+        """What an action applies to: the selection, or else the thread under the cursor."""
+        if self.selected:
+            return sorted(self.selected)
+        current = self.selected_thread()
+        return [current] if current is not None else []
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in {"open_thread", "reply", "customer", "toggle_select"}:
+            return self.selected_thread() is not None
+        if action in {"claim", "assign", "resolve", "move", "snooze", "tag", "wake"}:
+            return bool(self.targets())
+        if action == "clear":
+            return bool(self.selected) or self.query_one("#filter", Input).has_focus
+        return True
+
+    # Movement ---------------------------------------------------------------------------------------------
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    def action_cursor_top(self) -> None:
+        self.query_one(DataTable).move_cursor(row=0)
+
+    def action_cursor_bottom(self) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=max(table.row_count - 1, 0))
+
+    def _half_page(self, sign: int) -> None:
+        table = self.query_one(DataTable)
+        step = max(table.scrollable_content_region.height // 2, 1)
+        table.move_cursor(row=min(max(table.cursor_row + sign * step, 0), max(table.row_count - 1, 0)))
+
+    def action_page_down(self) -> None:
+        self._half_page(1)
+
+    def action_page_up(self) -> None:
+        self._half_page(-1)
+
+    def _go_to_view(self, name: str) -> None:
+        self.view_name = name
+        self.reload(force=True)
+        self._show_views()
+
+    def action_next_view(self) -> None:
+        self._go_to_view(VIEW_NAMES[(VIEW_NAMES.index(self.view_name) + 1) % len(VIEW_NAMES)])
+
+    def action_previous_view(self) -> None:
+        self._go_to_view(VIEW_NAMES[(VIEW_NAMES.index(self.view_name) - 1) % len(VIEW_NAMES)])
+
+    def action_view(self, number: int) -> None:
+        if 1 <= number <= len(VIEW_NAMES):
+            self._go_to_view(VIEW_NAMES[number - 1])
+
+    # Selection and filter ---------------------------------------------------------------------------------
+
+    def action_toggle_select(self) -> None:
+        thread_id = self.selected_thread()
+        if thread_id is None:
+            return
+        self.selected ^= {thread_id}
+        self._refresh_marks()
+        self.action_cursor_down()
+
+    def action_select_all(self) -> None:
+        shown = {row.thread_id for row in self._rows.values()}
+        self.selected = set() if shown <= self.selected else self.selected | shown
+        self._refresh_marks()
+
+    def action_clear(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            self.query_one(DataTable).focus()
+            return
+        self.selected.clear()
+        self._refresh_marks()
+
+    def _refresh_marks(self) -> None:
+        table = self.query_one(DataTable)
+        for key, row in self._rows.items():
+            mark = Text("●", style="bold magenta") if row.thread_id in self.selected else Text(" ")
+            table.update_cell(key, "sel", mark)
+        self._show_title()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        try:
+            self.filters = InboxFilter.parse(event.value)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", markup=False, timeout=6)
+            return
+        self.query_one(DataTable).focus()
+        self.reload(force=True)
+        self._show_views()
+
+    def on_key(self, event: events.Key) -> None:
+        # Escape in the filter box goes back to the list, keeping what was typed for the next "/".
+        if event.key == "escape" and self.query_one("#filter", Input).has_focus:
+            event.stop()
+            self.query_one(DataTable).focus()
+
+    # Actions ----------------------------------------------------------------------------------------------
+
     def action_open_thread(self, compose: bool = False) -> None:
         thread_id = self.selected_thread()
         if thread_id is not None:
@@ -187,47 +384,19 @@ class InboxScreen(Screen[None]):
     def action_reply(self) -> None:
         self.action_open_thread(compose=True)
 
-    def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
-
-    def action_next_view(self) -> None:
-        self.view_name = VIEW_NAMES[(VIEW_NAMES.index(self.view_name) + 1) % len(VIEW_NAMES)]
-        self.reload(force=True)
-
-    def action_claim(self) -> None:
+    def action_customer(self) -> None:
         if (thread_id := self.selected_thread()) is not None:
-            self._act(thread_id, "claim")
+            self.earful.open_customer_of(thread_id)
 
-    def action_resolve(self) -> None:
-        if (thread_id := self.selected_thread()) is not None:
-            self._act(thread_id, "resolved")
+    def known_names(self) -> list[str]:
+        names = {row.assignee for row in self._rows.values() if row.assignee}
+        return sorted(names | {viewer for row in self._rows.values() for viewer in row.viewers})
 
-    def action_move(self) -> None:
-        thread_id = self.selected_thread()
-        if thread_id is None:
-            return
+    def known_tags(self) -> list[str]:
+        return sorted({tag for row in self._rows.values() for tag in row.tags})
 
-        def chosen(status: str | None) -> None:
-            if status:
-                self._act(thread_id, status)
-
-        self.app.push_screen(StatusPicker(), chosen)
-
-    @work(thread=True, group="inbox-act")
-    def _act(self, thread_id: int, what: str) -> None:
-        desk = self.earful.desk
-        try:
-            if what == "claim":
-                desk.claim(thread_id)
-                note = f"Thread {thread_id} is yours"
-            else:
-                desk.set_status(thread_id, what)
-                note = f"Thread {thread_id} moved to {what}"
-        except ClaimedByOther as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="warning")
-            return
-        self.app.call_from_thread(self.notify, note, timeout=2)
+    def acted(self, text: str, severity: str, *, put_away: bool) -> None:
+        super().acted(text, severity, put_away=put_away)
+        if severity != "error":
+            self.selected.clear()
         self.reload(force=True)

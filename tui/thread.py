@@ -11,19 +11,18 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from responders.outbox import LENGTH_LIMITS, ReplyRejected
-from responders.triage import ClaimedByOther
-from store.models import Mention, Reply, ReplyStatus
+from store.models import Mention, Reply, ReplyStatus, ThreadNote
 from store.queries import ThreadView
+from tui.actions import TriageActions
 from tui.commands import THREAD, bindings
-from tui.pickers import SavedReplyPicker, StatusPicker
+from tui.pickers import SavedReplyPicker
 from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
 
 if TYPE_CHECKING:
-    from tui.app import EarfulApp
+    pass
 
 
 @dataclass
@@ -31,10 +30,16 @@ class ThreadLoaded(Message):
     view: ThreadView | None
 
 
-class ThreadScreen(Screen[None]):
+# How often an open thread tells the other desks "I am looking at this" (they treat 30 s of silence as gone).
+PRESENCE_BEAT_SECONDS = 10.0
+NOTE_LIMIT = 5000
+
+
+class ThreadScreen(TriageActions):
     CSS_PATH = "thread.tcss"
     COMMANDS_DECLARED = THREAD
     BINDINGS = bindings(THREAD)
+    HELP_TITLE = "Thread keys"
 
     def __init__(self, thread_id: int, *, compose: bool = False) -> None:
         super().__init__()
@@ -44,10 +49,8 @@ class ThreadScreen(Screen[None]):
         self._template: str | None = None
         self._seen_change: datetime | None = None
         self._sending = False
-
-    @property
-    def earful(self) -> EarfulApp:
-        return self.app  # type: ignore[return-value]
+        # "reply" sends to the customer; "note" saves an internal note nobody outside the desk sees.
+        self.mode = "reply"
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -63,6 +66,16 @@ class ThreadScreen(Screen[None]):
         self.query_one("#composer-help", Static).update(self._composer_help(0))
         self.load()
         self.set_interval(self.earful.refresh_seconds, self._poll)
+        self._beat()
+        self.set_interval(PRESENCE_BEAT_SECONDS, self._beat)
+
+    @work(thread=True, exclusive=True, group="thread-presence")
+    def _beat(self) -> None:
+        self.earful.desk.viewing(self.thread_id)
+
+    def on_unmount(self) -> None:
+        desk = self.earful.desk
+        self.app.run_worker(lambda: desk.viewing(None), thread=True, group="presence-leave")
 
     @work(thread=True, exclusive=True, group="thread-load")
     def load(self) -> None:
@@ -96,6 +109,13 @@ class ThreadScreen(Screen[None]):
         title.append(f" urgency {thread.urgency}  ", style="bold")
         title.append(f"{thread.network} · {thread.brand} · {thread.status}")
         title.append(f" · {thread.assignee}" if thread.assignee else " · unclaimed", style="dim")
+        if thread.tags:
+            title.append("  ")
+            title.append_text(literal(" ".join(f"#{t}" for t in thread.tags), "cyan", one_line=True))
+        for viewer in view.viewers:
+            title.append("  ◉ ", style="magenta")
+            title.append_text(literal(viewer, "bold magenta", one_line=True))
+            title.append(" viewing", style="magenta")
         if thread.sla_due_at is not None:
             title.append("  SLA ")
             title.append_text(time_left(thread.sla_due_at))
@@ -115,22 +135,38 @@ class ThreadScreen(Screen[None]):
             for m, identity in view.messages
         ]
         echoed = {m.native_id for m, _ in view.messages}
-        widgets += [
-            Static(reply_text(r), classes="reply")
+        timed = [(m.created_at, w) for (m, _), w in zip(view.messages, widgets, strict=True)]
+        timed += [
+            (r.created_at, Static(reply_text(r), classes="reply"))
             for r in view.replies
             if not r.native_id or r.native_id not in echoed
         ]
-        box.mount_all(widgets)
+        timed += [(n.created_at, Static(note_text(n), classes="note")) for n in view.notes]
+        timed.sort(key=lambda pair: pair[0])
+        box.mount_all([w for _, w in timed])
         if at_bottom:
             box.scroll_end(animate=False)
 
     def _composer_help(self, length: int) -> Text:
+        if self.mode == "note":
+            text = Text(
+                "internal note: colleagues see it, the customer never does · ctrl+s save · esc back   "
+            )
+            text.stylize("bold yellow", 0, 13)
+            text.append(f"{length}/{NOTE_LIMIT}", style="bold red" if length > NOTE_LIMIT else "")
+            return text
         network = self.view.thread.network if self.view else "x"
         limit = LENGTH_LIMITS.get(network)
-        text = Text("r write · s saved reply · ctrl+s send · esc back   ", style="dim")
+        text = Text("r write · n note · s saved reply · ctrl+s send · esc back   ", style="dim")
         if limit:
-            text.append(f"{length}/{limit}", style="bold red" if length > limit else "")
+            text.append(f"{length}/{limit} on {network}", style="bold red" if length > limit else "")
         return text
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = mode
+        composer = self.query_one("#composer", TextArea)
+        composer.set_class(mode == "note", "note")
+        self.query_one("#composer-help", Static).update(self._composer_help(len(composer.text.strip())))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.query_one("#composer-help", Static).update(
@@ -138,7 +174,21 @@ class ThreadScreen(Screen[None]):
         )
 
     def action_focus_composer(self) -> None:
+        self._set_mode("reply")
         self.query_one("#composer", TextArea).focus()
+
+    def action_note(self) -> None:
+        self._set_mode("note")
+        self.query_one("#composer", TextArea).focus()
+
+    def action_scroll_down(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_down()
+
+    def action_scroll_up(self) -> None:
+        self.query_one("#messages", VerticalScroll).scroll_up()
+
+    def action_customer(self) -> None:
+        self.earful.open_customer_of(self.thread_id)
 
     def action_saved_reply(self) -> None:
         saved = list(self.earful.desk.saved_replies)
@@ -153,12 +203,13 @@ class ThreadScreen(Screen[None]):
             if match is None or self.view is None:
                 return
             composer = self.query_one("#composer", TextArea)
+            self._set_mode("reply")
             composer.text = self.earful.desk.fill(match, self.view)
             self._template = match.name
             composer.focus()
             composer.move_cursor(composer.document.end)
 
-        self.app.push_screen(SavedReplyPicker(saved), chosen)
+        self.app.push_screen(SavedReplyPicker(saved, self.earful.desk.saved_reply_uses()), chosen)
 
     def action_send(self) -> None:
         composer = self.query_one("#composer", TextArea)
@@ -169,7 +220,30 @@ class ThreadScreen(Screen[None]):
         if self._sending:
             return
         self._sending = True
-        self._send(text, self._template)
+        if self.mode == "note":
+            self._save_note(text)
+        else:
+            self._send(text, self._template)
+
+    @work(thread=True, group="thread-send")
+    def _save_note(self, text: str) -> None:
+        try:
+            self.earful.desk.add_note(self.thread_id, text)
+        except ValueError as exc:
+            self.app.call_from_thread(self._noted, str(exc))
+            return
+        self.app.call_from_thread(self._noted, None)
+
+    def _noted(self, error: str | None) -> None:
+        self._sending = False
+        if error:
+            self.notify(error, severity="error", markup=False)
+            return
+        self.notify("Note saved (internal)", timeout=3)
+        self.query_one("#composer", TextArea).text = ""
+        self._set_mode("reply")
+        self.query_one("#messages", VerticalScroll).focus()
+        self.load()
 
     @work(thread=True, group="thread-send")
     def _send(self, text: str, template: str | None) -> None:
@@ -196,34 +270,14 @@ class ThreadScreen(Screen[None]):
             self.query_one("#messages", VerticalScroll).focus()
         self.load()
 
-    def action_claim(self) -> None:
-        self._act("claim")
+    def targets(self) -> list[int]:
+        return [self.thread_id]
 
-    def action_resolve(self) -> None:
-        self._act("resolved", leave=True)
-
-    def action_move(self) -> None:
-        def chosen(status: str | None) -> None:
-            if status:
-                self._act(status)
-
-        self.app.push_screen(StatusPicker(), chosen)
-
-    @work(thread=True, group="thread-act")
-    def _act(self, what: str, leave: bool = False) -> None:
-        desk = self.earful.desk
-        try:
-            if what == "claim":
-                desk.claim(self.thread_id)
-            else:
-                desk.set_status(self.thread_id, what)
-        except ClaimedByOther as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="warning")
-            return
-        note = "Claimed" if what == "claim" else f"Moved to {what}"
-        self.app.call_from_thread(self.notify, note, timeout=2)
-        if leave:
-            self.app.call_from_thread(self.dismiss)
+    def acted(self, text: str, severity: str, *, put_away: bool) -> None:
+        super().acted(text, severity, put_away=put_away)
+        # Resolved or snoozed: this thread is off the desk, so go back to the next one.
+        if put_away and severity == "information":
+            self.dismiss()
         else:
             self.load()
 
@@ -271,10 +325,20 @@ def reply_text(reply: Reply) -> Text:
     text = Text()
     text.append(f"↳ {reply.responder}", style="bold cyan")
     text.append(f"  {reply.status}", style=style)
+    text.append(f"  {ago(reply.sent_at or reply.created_at)} ago", style="dim")
     if reply.error and reply.status != ReplyStatus.SENT:
         text.append(f": {reply.error}", style=style)
     text.append("\n")
     text.append_text(literal(reply.text))
+    return text
+
+
+def note_text(note: ThreadNote) -> Text:
+    text = Text()
+    text.append("note ", style="bold yellow")
+    text.append_text(literal(note.responder, "bold", one_line=True))
+    text.append(f"  {ago(note.created_at)} ago · internal, not sent\n", style="dim")
+    text.append_text(literal(note.text))
     return text
 
 

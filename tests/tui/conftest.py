@@ -54,10 +54,11 @@ def world(sqlite_store, make_mention) -> Iterator[DeskWorld]:
         tier: str,
         explanation: tuple[str, ...] = (),
         risks: tuple[str, ...] = (),
+        in_reply_to: str | None = None,
         **kw,
     ) -> None:
         """Post a tweet on the sandbox and store it as the collector and classifier would have."""
-        tweet = sandbox.push(text, author=author)
+        tweet = sandbox.push(text, author=author, in_reply_to=in_reply_to)
         tweets[name] = tweet
         item: ScoredMention = make_mention(
             tweet.id,

@@ -96,8 +96,8 @@ async def test_claim_and_resolve_from_the_inbox(world):
         await pilot.press("c")
         await wait_for(pilot, lambda: app.screen.query_one(DataTable).get_row_at(0)[OWNER].plain == "alice")
         await pilot.press("d")
-        await wait_for(pilot, lambda: len(rows(app)) == 0)  # resolved threads leave the awaiting view
-        await pilot.press("v", "v")  # awaiting -> pending -> resolved
+        await wait_for(pilot, lambda: len(rows(app)) == 0)  # resolved threads leave the inbox view
+        await pilot.press("7")  # the resolved view
         await wait_for(pilot, lambda: len(rows(app)) == 1)
     with world.store.read() as s:
         thread = s.exec(select(Thread)).one()

@@ -1,0 +1,141 @@
+"""Claim, assign, move, snooze, tag, undo: the same keys do the same thing in the inbox (on the selection) and in
+a thread (on that thread). Each screen says what the action applies to (`targets`) and what to do after."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.screen import Screen
+
+from responders.desk import BulkResult
+from responders.triage import ClaimedByOther
+from tui.pickers import Prompt, SnoozePicker, StatusPicker
+
+if TYPE_CHECKING:
+    from tui.app import EarfulApp
+
+VERBS = {
+    "claim": "claimed",
+    "assign": "assigned",
+    "move": "moved",
+    "snooze": "snoozed",
+    "wake": "woken",
+    "tag": "tagged",
+    "untag": "untagged",
+}
+# Typed at the assign prompt to take a thread off everyone's list.
+NOBODY = {"-", "nobody"}
+
+
+def run_bulk(app: EarfulApp, what: str, ids: list[int], **kw: object) -> tuple[str, str]:
+    """One desk action on threads (called from a worker thread): (what to tell the responder, severity)."""
+    desk = app.desk
+    try:
+        result: BulkResult
+        if what == "claim":
+            result = desk.assign(ids, desk.responder)
+        elif what == "assign":
+            result = desk.assign(ids, kw["to"])  # type: ignore[arg-type]
+        elif what == "move":
+            result = desk.move(ids, str(kw["status"]))
+        elif what == "snooze":
+            until = kw["until"]
+            result = desk.snooze(ids, until=until, until_reply=until is None)  # type: ignore[arg-type]
+        elif what == "wake":
+            result = desk.wake(ids)
+        elif what in ("tag", "untag"):
+            result = getattr(desk, what)(ids, str(kw["tag"]))
+        else:
+            raise ValueError(f"unknown desk action {what!r}")
+    except (ClaimedByOther, ValueError, LookupError) as exc:
+        return str(exc), "error"
+    verb = f"moved to {kw['status']}" if what == "move" else VERBS[what]
+    return result.summary(verb), "warning" if result.skipped else "information"
+
+
+class TriageActions(Screen[None]):
+    """The shared actions. Subclasses provide `targets()` and may override `acted()`."""
+
+    # Whether a successful status change or snooze closes the screen (a thread does; the inbox stays).
+    LEAVE_AFTER_PUTTING_AWAY = False
+
+    @property
+    def earful(self) -> EarfulApp:
+        return self.app  # type: ignore[return-value]
+
+    def targets(self) -> list[int]:
+        raise NotImplementedError
+
+    def known_names(self) -> list[str]:
+        return []
+
+    def known_tags(self) -> list[str]:
+        return []
+
+    def acted(self, text: str, severity: str, *, put_away: bool) -> None:
+        self.notify(text, severity=severity, timeout=4, markup=False)  # type: ignore[arg-type]
+
+    def action_claim(self) -> None:
+        self.act("claim")
+
+    def action_resolve(self) -> None:
+        self.act("move", status="resolved")
+
+    def action_move(self) -> None:
+        def chosen(status: str | None) -> None:
+            if status:
+                self.act("move", status=status)
+
+        self.app.push_screen(StatusPicker(), chosen)
+
+    def action_assign(self) -> None:
+        def chosen(name: str | None) -> None:
+            if name:
+                self.act("assign", to=None if name in NOBODY else name)
+
+        prompt = Prompt(
+            "Assign to", hint="a colleague's name, or - to unassign", suggestions=self.known_names()
+        )
+        self.app.push_screen(prompt, chosen)
+
+    def action_snooze(self) -> None:
+        picker = SnoozePicker(datetime.now(UTC))
+
+        def chosen(key: str | None) -> None:
+            if key:
+                self.act("snooze", until=picker.choices[key])
+
+        self.app.push_screen(picker, chosen)
+
+    def action_wake(self) -> None:
+        self.act("wake")
+
+    def action_tag(self) -> None:
+        def chosen(tag: str | None) -> None:
+            if tag:
+                self.act("untag" if tag.startswith("-") else "tag", tag=tag.lstrip("-"))
+
+        self.app.push_screen(
+            Prompt("Tag", hint="a tag; -tag removes it", suggestions=self.known_tags()), chosen
+        )
+
+    def action_undo(self) -> None:
+        self._undo()
+
+    @work(thread=True, group="desk-act")
+    def _undo(self) -> None:
+        said = self.earful.desk.undo()
+        self.app.call_from_thread(self.acted, said or "Nothing to undo", "information", put_away=False)
+
+    def act(self, what: str, **kw: object) -> None:
+        ids = self.targets()
+        if ids:
+            self._act(what, ids, kw)
+
+    @work(thread=True, group="desk-act")
+    def _act(self, what: str, ids: list[int], kw: dict[str, object]) -> None:
+        text, severity = run_bulk(self.earful, what, ids, **kw)
+        put_away = what == "snooze" or (what == "move" and kw.get("status") == "resolved")
+        self.app.call_from_thread(self.acted, text, severity, put_away=put_away)

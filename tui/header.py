@@ -1,0 +1,42 @@
+"""The desk's top line: where you are, the last 24 hours at a glance (volume and mood), and what the sources do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Sparkline, Static
+
+
+class DeskHeader(Horizontal):
+    DEFAULT_CSS = """
+    DeskHeader { height: 1; background: $primary-background; padding: 0 1; }
+    DeskHeader > #title { width: 1fr; }
+    DeskHeader > .spark-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
+    DeskHeader > Sparkline { width: 24; }
+    DeskHeader.flash { background: $error; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Static("24h volume", classes="spark-label")
+        yield Sparkline([], id="volume", min_color="#4a7fb0", max_color="#e8e8e8")
+        yield Static("mood", classes="spark-label", id="mood-label")
+        yield Sparkline([], id="mood", min_color="#d0453c", max_color="#3fae5a")
+
+    def show_title(self, title: Text) -> None:
+        self.query_one("#title", Static).update(title)
+
+    def show_activity(self, volume: Sequence[float], mood: Sequence[float | None]) -> None:
+        """Volume per hour, and mood per hour as the mean of P(positive) - P(negative) (red low, green high).
+
+        An hour with no mentions has no mood; it is drawn as neutral so the line does not jump to an extreme.
+        """
+        self.query_one("#volume", Sparkline).data = list(volume)
+        known = [m for m in mood if m is not None]
+        self.query_one("#mood", Sparkline).data = [m if m is not None else 0.0 for m in mood]
+        # The sparkline scales to its own min and max, so the label gives the absolute figure of the last hour.
+        label = f"mood {known[-1]:+.1f}" if known else "mood"
+        self.query_one("#mood-label", Static).update(label)
