@@ -3,7 +3,6 @@ a thread (on that thread). Each screen says what the action applies to (`targets
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -101,7 +100,7 @@ class TriageActions(Screen[None]):
         self.app.push_screen(prompt, chosen)
 
     def action_snooze(self) -> None:
-        picker = SnoozePicker(datetime.now(UTC))
+        picker = SnoozePicker(self.earful.desk.clock())
 
         def chosen(key: str | None) -> None:
             if key:

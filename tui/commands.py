@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from responders.desk import VIEWS
+
 if TYPE_CHECKING:
     from textual.screen import Screen
 
@@ -76,10 +78,8 @@ INBOX = [
     Command("inbox.view", "v", "next_view", "View", "Next view", show=False),
     Command("inbox.view_back", "V", "previous_view", "Previous view", "Previous view", show=False),
     *[
-        Command(
-            f"inbox.view{i}", str(i), f"view({i})", f"View {i}", f"Go to view {i} in the sidebar", show=False
-        )
-        for i in range(1, 9)
+        Command(f"inbox.view{i}", str(i), f"view({i})", name.title(), description, show=False)
+        for i, (name, description) in enumerate(VIEWS.items(), start=1)
     ],
     Command("inbox.down", "j", "cursor_down", "Down", "Next thread", show=False),
     Command("inbox.up", "k", "cursor_up", "Up", "Previous thread", show=False),
@@ -121,6 +121,20 @@ THREAD = [
     Command("thread.down", "j", "scroll_down", "Down", "Scroll the conversation down", show=False),
     Command("thread.up", "k", "scroll_up", "Up", "Scroll the conversation up", show=False),
     Command("thread.back", "escape", "back", "Back", "Back to the inbox", priority=True),
+    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
+]
+
+CUSTOMER = [
+    Command("customer.open", "enter", "open_thread", "Open", "Open the highlighted thread"),
+    Command("customer.notes", "e", "edit_notes", "Notes", "Edit the customer's notes"),
+    Command("customer.tags", "t", "edit_tags", "Tags", "Edit the customer's tags"),
+    Command("customer.tier", "T", "set_tier", "Tier", "Set the customer's tier"),
+    Command("customer.merge", "M", "merge", "Merge", "Merge the highlighted suggestion into this customer"),
+    Command("customer.unmerge", "U", "unmerge", "Unmerge", "Undo the latest merge into this customer"),
+    Command("customer.detach", "x", "detach", "Detach", "Give the highlighted identity a record of its own"),
+    Command("customer.back", "escape", "back", "Back", "Back to where you were", priority=True),
+    Command("customer.down", "j", "cursor_down", "Down", "Next row of the focused list", show=False),
+    Command("customer.up", "k", "cursor_up", "Up", "Previous row of the focused list", show=False),
     Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
 ]
 

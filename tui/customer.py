@@ -18,25 +18,12 @@ from textual.widgets import DataTable, Footer, Input, Static, TextArea
 
 from responders.customers import CustomerBook, CustomerView, MergeSuggestion
 from store.models import Identity, Thread
-from tui.commands import Command, bindings
+from tui.commands import CUSTOMER, bindings
 from tui.pickers import _Picker
 from tui.text import literal, tier_badge
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
-
-CUSTOMER = [
-    Command("customer.open", "enter", "open_thread", "Open", "Open the highlighted thread"),
-    Command("customer.notes", "e", "edit_notes", "Notes", "Edit the customer's notes"),
-    Command("customer.tags", "t", "edit_tags", "Tags", "Edit the customer's tags"),
-    Command("customer.tier", "T", "set_tier", "Tier", "Set the customer's tier"),
-    Command("customer.merge", "M", "merge", "Merge", "Merge the highlighted suggestion into this customer"),
-    Command("customer.unmerge", "U", "unmerge", "Unmerge", "Undo the latest merge into this customer"),
-    Command("customer.detach", "x", "detach", "Detach", "Give the highlighted identity a record of its own"),
-    Command("customer.back", "escape", "back", "Back", "Back to where you were", priority=True),
-    Command("customer.down", "j", "cursor_down", "Down", "Next row of the focused list", show=False),
-    Command("customer.up", "k", "cursor_up", "Up", "Previous row of the focused list", show=False),
-]
 
 
 @dataclass

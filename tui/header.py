@@ -16,6 +16,7 @@ class DeskHeader(Horizontal):
     DeskHeader > #title { width: 1fr; }
     DeskHeader > .spark-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
     DeskHeader > Sparkline { width: 24; }
+    DeskHeader > #mood-label { width: 12; }
     DeskHeader.flash { background: $error; }
     """
 
@@ -27,16 +28,18 @@ class DeskHeader(Horizontal):
         yield Sparkline([], id="mood", min_color="#d0453c", max_color="#3fae5a")
 
     def show_title(self, title: Text) -> None:
-        self.query_one("#title", Static).update(title)
+        self.query_one("#title", Static).update(title, layout=False)
 
     def show_activity(self, volume: Sequence[float], mood: Sequence[float | None]) -> None:
         """Volume per hour, and mood per hour as the mean of P(positive) - P(negative) (red low, green high).
 
-        An hour with no mentions has no mood; it is drawn as neutral so the line does not jump to an extreme.
+        An hour with no mentions has no mood; it is drawn at the day's average, so it reads as "nothing unusual"
+        rather than as a swing to an extreme.
         """
         self.query_one("#volume", Sparkline).data = list(volume)
         known = [m for m in mood if m is not None]
-        self.query_one("#mood", Sparkline).data = [m if m is not None else 0.0 for m in mood]
+        typical = sum(known) / len(known) if known else 0.0
+        self.query_one("#mood", Sparkline).data = [m if m is not None else typical for m in mood]
         # The sparkline scales to its own min and max, so the label gives the absolute figure of the last hour.
         label = f"mood {known[-1]:+.1f}" if known else "mood"
-        self.query_one("#mood-label", Static).update(label)
+        self.query_one("#mood-label", Static).update(label, layout=False)

@@ -22,18 +22,38 @@ from store.queries import InboxFilter, InboxRow
 from tui.actions import TriageActions
 from tui.commands import INBOX, bindings
 from tui.header import DeskHeader
-from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
+from tui.text import SENTIMENT_STYLES, ago, literal, time_left, urgency_badge, why
 
 if TYPE_CHECKING:
     pass
 
-COLUMNS = ("", "Tier", "Urg", "Waiting", "SLA", "Net", "Status", "Owner", "Customer", "Message")
-KEYS = ("sel", "tier", "urg", "waiting", "sla", "net", "status", "owner", "customer", "message")
-SELECTED, MESSAGE, OWNER = 0, COLUMNS.index("Message"), COLUMNS.index("Owner")
+# (label, key, fixed width); the message takes whatever the window leaves, so it is never cut to a sliver.
+COLUMNS = (
+    ("", "sel", 1),
+    ("Urgency", "urgency", 9),
+    ("SLA", "sla", 4),
+    ("N", "net", 1),
+    ("Status", "status", 7),
+    ("Owner", "owner", 10),
+    ("Customer", "customer", 16),
+    ("Message", "message", None),
+)
+KEYS = tuple(key for _, key, _ in COLUMNS)
+SELECTED, STATUS, OWNER, MESSAGE = (KEYS.index(k) for k in ("sel", "status", "owner", "message"))
+# One letter per network in the list (the preview spells it out), each in a colour of its own.
+NETWORK_MARK = {
+    "x": ("x", "bold"),
+    "mastodon": ("m", "bold #8c8dff"),
+    "bluesky": ("b", "bold #1185fe"),
+    "reddit": ("r", "bold #ff4500"),
+}
 VIEW_NAMES = list(VIEWS)
+# The most urgent threads of a view are listed; the sidebar counts them all, and a filter narrows the rest. A
+# longer list costs every live refresh more than a responder gains from scrolling that far.
+PAGE = 200
 # A snooze that runs out changes nothing in the store, so the inbox also reloads on this beat.
 FORCED_RELOAD_SECONDS = 15.0
-ACTIVITY_SECONDS = 60.0
+ACTIVITY_SECONDS = 10.0
 
 
 @dataclass
@@ -74,6 +94,8 @@ class InboxScreen(TriageActions):
         self._loaded_at = 0.0
         self._loaded_once = False
         self._critical_seen: set[int] = set()
+        self._applicable: tuple[bool, bool] | None = None
+        self._width = 40
 
     def compose(self) -> ComposeResult:
         yield DeskHeader()
@@ -91,8 +113,8 @@ class InboxScreen(TriageActions):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for label, key in zip(COLUMNS, KEYS, strict=True):
-            table.add_column(label, key=key)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
         table.focus()
         self.reload(force=True)
         self.load_activity()
@@ -114,7 +136,7 @@ class InboxScreen(TriageActions):
             return
         self._seen_change = change
         self._loaded_at = now
-        rows = desk.inbox(self.view_name, self.filters)
+        rows = desk.inbox(self.view_name, self.filters, limit=PAGE)
         self.post_message(Loaded(rows, desk.counts(self.filters), self.earful.status_line()))
 
     @work(thread=True, exclusive=True, group="inbox-activity")
@@ -129,7 +151,8 @@ class InboxScreen(TriageActions):
     def on_loaded(self, message: Loaded) -> None:
         first = not self._loaded_once
         self._loaded_once = True
-        now = datetime.now(UTC)
+        now = self.earful.desk.clock()
+        self._width = self._message_width()
         rows = {str(row.thread_id): row for row in message.rows}
         order = list(rows)
         table = self.query_one(DataTable)
@@ -151,6 +174,7 @@ class InboxScreen(TriageActions):
         self._rows, self._order = rows, order
         self._counts, self._status = message.counts, message.status
         self._alert_new_critical(message.rows, first)
+        self._refresh_applicable()
         self._show_views()
         self._show_title()
         self._show_preview()
@@ -177,9 +201,9 @@ class InboxScreen(TriageActions):
         if row.handle and row.customer != row.handle:
             who = f"{row.customer} @{row.handle}"
         message = literal(row.text, SENTIMENT_STYLES.get(row.sentiment or "", ""), one_line=True)
-        message.truncate(70, overflow="ellipsis")
+        message.truncate(self._width, overflow="ellipsis")
         customer = literal(who, one_line=True)
-        customer.truncate(24, overflow="ellipsis")
+        customer.truncate(16, overflow="ellipsis")
         status = Text(row.status)
         if row.snooze_until_reply or (row.snoozed_until and row.snoozed_until > now):
             status = Text("snoozed", style="italic")
@@ -188,36 +212,48 @@ class InboxScreen(TriageActions):
             # Someone has this thread open right now: say so before two people answer it.
             owner.append(" ◉", style="magenta")
             owner.append_text(literal(viewer, "magenta", one_line=True))
+        owner.truncate(10, overflow="ellipsis")
         return (
             Text("●", style="bold magenta") if row.thread_id in self.selected else Text(" "),
-            tier_badge(row.tier),
-            Text(str(row.urgency), justify="right"),
-            Text(ago(row.awaiting_since, now) or "—"),
+            urgency_badge(row.tier, row.urgency),
             time_left(row.sla_due_at, now),
-            Text(row.network),
+            Text(*NETWORK_MARK.get(row.network, (row.network[:1], ""))),
             status,
             owner,
             customer,
             message,
         )
 
+    def _message_width(self) -> int:
+        """What the fixed columns leave of the table's width (each cell has one space of padding each side)."""
+        width = self.query_one(DataTable).size.width or self.app.size.width - 24
+        fixed = sum(w or 0 for _, _, w in COLUMNS) + 2 * len(COLUMNS) + 2
+        return max(20, width - fixed)
+
+    def on_resize(self, _event: events.Resize) -> None:
+        # Message cells were cut to the old width: redraw them all at the new one.
+        self._order = []
+        self.reload(force=True)
+
     def _show_views(self) -> None:
         text = Text()
         for i, name in enumerate(VIEW_NAMES, start=1):
             style = "bold reverse" if name == self.view_name else ""
-            text.append(f"{i} {name:<11}{self._counts.get(name, 0):>6}\n", style=style)
+            text.append(f"{i} {name:<10}{self._counts.get(name, 0):>5}\n", style=style)
         if self.filters:
             text.append("\nfiltered\n", style="bold yellow")
             text.append_text(literal(self.filters.describe(), "yellow"))
-        self.query_one("#views", Static).update(text)
+        self.query_one("#views", Static).update(text, layout=False)
 
     def _show_title(self) -> None:
         title = Text("earful", style="bold")
-        title.append(f"  {self.view_name}: {len(self._rows)} threads")
+        total = self._counts.get(self.view_name, len(self._rows))
+        shown = f"{len(self._rows)} of {total:,}" if total > len(self._rows) else f"{len(self._rows)}"
+        title.append(f"  {self.view_name}: {shown} threads")
         if self.selected:
             title.append(f"  {len(self.selected)} selected", style="bold magenta")
         self.query_one(DeskHeader).show_title(title)
-        self.query_one("#status", Static).update(Text(self._status, style="dim"))
+        self.query_one("#status", Static).update(Text(self._status, style="dim"), layout=False)
 
     def _show_preview(self) -> None:
         row = self._rows.get(self.selected_key() or "")
@@ -226,13 +262,18 @@ class InboxScreen(TriageActions):
             empty = "Nothing here yet: new mentions appear as they arrive."
             if self.filters:
                 empty = "No thread matches the filter (/ then enter on an empty line clears it)."
-            preview.update(Text(empty, style="dim"))
+            preview.update(Text(empty, style="dim"), layout=False)
             return
         text = Text()
-        text.append_text(literal(f"@{row.handle} " if row.handle else "", "bold", one_line=True))
+        if row.handle:
+            text.append_text(literal(f"@{row.handle}", "bold", one_line=True))
+            text.append(" ")
         text.append(
-            f"({row.followers:,} followers) · {row.brand} · {row.mention_count} messages", style="dim"
+            f"on {row.network} ({row.followers:,} followers) · {row.brand} · {row.mention_count} messages",
+            style="dim",
         )
+        if row.awaiting_since is not None:
+            text.append(f" · waiting {ago(row.awaiting_since, self.earful.desk.clock())}", style="dim")
         if row.tags:
             text.append("  ")
             text.append_text(literal(" ".join(f"#{tag}" for tag in row.tags), "cyan", one_line=True))
@@ -245,10 +286,20 @@ class InboxScreen(TriageActions):
             text.append_text(why(row.explanation, row.risks))
             text.append("\n")
         text.append_text(literal(row.text))
-        preview.update(text)
+        # Fixed-size panes: a new text needs a repaint, not a new layout of the whole screen.
+        preview.update(text, layout=False)
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_preview()
+
+    def _refresh_applicable(self) -> None:
+        """What applies (open, claim, clear...) depends only on whether a thread is under the cursor and whether
+        anything is selected. The footer is rebuilt only when that changes: rebuilding it on every cursor move
+        cost more than the move itself."""
+        state = (self.selected_thread() is not None, bool(self.selected))
+        if state != self._applicable:
+            self._applicable = state
+            self.refresh_bindings()
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_open_thread()
@@ -352,6 +403,7 @@ class InboxScreen(TriageActions):
             mark = Text("●", style="bold magenta") if row.thread_id in self.selected else Text(" ")
             table.update_cell(key, "sel", mark)
         self._show_title()
+        self._refresh_applicable()
 
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()

@@ -47,6 +47,16 @@ def tier_badge(tier: str) -> Text:
     return Text(f" {tier.upper():<8} ", style=TIER_STYLES.get(tier, ""))
 
 
+TIER_SHORT = {"critical": "CRIT", "high": "HIGH", "normal": "NORM", "low": "LOW"}
+
+
+def urgency_badge(tier: str, urgency: int) -> Text:
+    """` CRIT  91 `: the tier in its colour and the score, in the width of one column."""
+    return Text(
+        f" {TIER_SHORT.get(tier, tier[:4].upper()):<4} {urgency:>3} ", style=TIER_STYLES.get(tier, "")
+    )
+
+
 def span(seconds: float) -> str:
     """'45s', '12m', '3h', '2d': a duration in the fewest characters that stay honest."""
     seconds = max(0, int(seconds))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -118,7 +118,7 @@ class ThreadScreen(TriageActions):
             title.append(" viewing", style="magenta")
         if thread.sla_due_at is not None:
             title.append("  SLA ")
-            title.append_text(time_left(thread.sla_due_at))
+            title.append_text(time_left(thread.sla_due_at, self.earful.desk.clock()))
         self.query_one("#thread-title", Static).update(title)
 
     def _render_messages(self, view: ThreadView) -> None:
@@ -126,10 +126,11 @@ class ThreadScreen(TriageActions):
         at_bottom = box.scroll_y >= box.max_scroll_y - 1
         box.remove_children()
         # Our own replies come back from the network as the brand's posts; show who sent them from here.
+        now = self.earful.desk.clock()
         by_native = {r.native_id: r for r in view.replies if r.native_id}
         widgets = [
             Static(
-                message_text(m, identity.handle, by_native.get(m.native_id)),
+                message_text(m, identity.handle, by_native.get(m.native_id), now=now),
                 classes="own" if m.is_own else "inbound",
             )
             for m, identity in view.messages
@@ -137,11 +138,11 @@ class ThreadScreen(TriageActions):
         echoed = {m.native_id for m, _ in view.messages}
         timed = [(m.created_at, w) for (m, _), w in zip(view.messages, widgets, strict=True)]
         timed += [
-            (r.created_at, Static(reply_text(r), classes="reply"))
+            (r.created_at, Static(reply_text(r, now), classes="reply"))
             for r in view.replies
             if not r.native_id or r.native_id not in echoed
         ]
-        timed += [(n.created_at, Static(note_text(n), classes="note")) for n in view.notes]
+        timed += [(n.created_at, Static(note_text(n, now), classes="note")) for n in view.notes]
         timed.sort(key=lambda pair: pair[0])
         box.mount_all([w for _, w in timed])
         if at_bottom:
@@ -290,8 +291,7 @@ class ThreadScreen(TriageActions):
         self.dismiss()
 
 
-def message_text(mention: Mention, handle: str, reply: Reply | None = None) -> Text:
-    now = datetime.now(UTC)
+def message_text(mention: Mention, handle: str, reply: Reply | None = None, *, now: datetime) -> Text:
     head = Text()
     head.append(f"@{handle}" if handle else "unknown", style="bold cyan" if mention.is_own else "bold")
     head.append(f"  {ago(mention.created_at, now)} ago", style="dim")
@@ -320,12 +320,12 @@ def message_text(mention: Mention, handle: str, reply: Reply | None = None) -> T
     return head
 
 
-def reply_text(reply: Reply) -> Text:
+def reply_text(reply: Reply, now: datetime) -> Text:
     style = {"sent": "green", "failed": "bold red"}.get(reply.status, "yellow")
     text = Text()
     text.append(f"↳ {reply.responder}", style="bold cyan")
     text.append(f"  {reply.status}", style=style)
-    text.append(f"  {ago(reply.sent_at or reply.created_at)} ago", style="dim")
+    text.append(f"  {ago(reply.sent_at or reply.created_at, now)} ago", style="dim")
     if reply.error and reply.status != ReplyStatus.SENT:
         text.append(f": {reply.error}", style=style)
     text.append("\n")
@@ -333,11 +333,11 @@ def reply_text(reply: Reply) -> Text:
     return text
 
 
-def note_text(note: ThreadNote) -> Text:
+def note_text(note: ThreadNote, now: datetime) -> Text:
     text = Text()
     text.append("note ", style="bold yellow")
     text.append_text(literal(note.responder, "bold", one_line=True))
-    text.append(f"  {ago(note.created_at)} ago · internal, not sent\n", style="dim")
+    text.append(f"  {ago(note.created_at, now)} ago · internal, not sent\n", style="dim")
     text.append_text(literal(note.text))
     return text
 

@@ -58,7 +58,7 @@ async def test_text_from_the_internet_is_shown_literally(world):
     nasty = "[bold red]FREE[/] [link=https://evil.example]click[/link] \x1b[2J gone?"
     world.store_tweet("nasty", nasty, author="mallory", display="[blink]Mal[/blink]", urgency=50, tier="high")
     app = world.app()
-    async with app.run_test(size=(160, 40)) as pilot:
+    async with app.run_test(size=(200, 40)) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 1)
         shown = rows(app)[0]
         assert "[bold red]FREE[/] [link=https://evil.example]click[/link]" in shown

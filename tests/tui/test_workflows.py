@@ -13,7 +13,7 @@ from earful.app import make_desk, make_tui
 from store.models import Reply, Thread, ThreadNote
 from tui.header import DeskHeader
 from tui.help import HelpScreen
-from tui.inbox import MESSAGE, OWNER, SELECTED, InboxScreen
+from tui.inbox import MESSAGE, OWNER, SELECTED, STATUS, InboxScreen
 from tui.thread import ThreadScreen
 
 
@@ -141,7 +141,7 @@ async def test_snooze_until_the_customer_writes_again(world):
         assert "fire" not in " ".join(rows(app))
         await pilot.press("5")  # snoozed
         await wait_for(pilot, inbox_ready(app, 1))
-        assert cell(app, 0, 6) == "snoozed"
+        assert cell(app, 0, STATUS) == "snoozed"
 
         world.store_tweet(
             "fire2",
