@@ -234,3 +234,55 @@ async def test_an_internal_note_is_kept_on_the_thread_and_never_sent(world):
         assert s.exec(select(Reply)).all() == []
     assert (note.responder, note.text) == ("alice", "asked the [b]warehouse[/b]")
     assert world.sandbox.replies == []
+
+
+async def test_tag_a_selection_then_filter_by_that_tag_and_assign_to_a_colleague(world):
+    three_threads(world)
+    app = world.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, inbox_ready(app, 3))
+        await pilot.press("j", "space", "space")  # "late" and "thanks"
+        await pilot.press("t", *"refund", "enter")
+        await wait_for(
+            pilot, lambda: all(t.tags == ["refund"] for n, t in threads(world).items() if n != "fire")
+        )
+        await pilot.press("slash", *"tag:refund", "enter")
+        await wait_for(pilot, inbox_ready(app, 2))
+
+        await pilot.press("a", *"bob", "enter")  # the cursor's thread, the selection having been used
+        await wait_for(pilot, lambda: cell(app, app.screen.query_one(DataTable).cursor_row, OWNER) == "bob")
+    assert threads(world)["fire"].tags == []
+
+
+async def test_the_palette_lists_only_what_applies_now(world):
+    app = world.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen))
+        screen = app.screen
+        # Nothing in the inbox: nothing to open or claim, but filtering, views and undo still apply.
+        assert screen.check_action("open_thread", ()) is False and screen.check_action("claim", ()) is False
+        assert screen.check_action("filter", ()) is True and screen.check_action("undo", ()) is True
+        world.store_tweet("a", "@AcmeSupport hello", author="a", display="A", urgency=40, tier="normal")
+        await wait_for(pilot, inbox_ready(app, 1))
+        assert screen.check_action("open_thread", ()) is True and screen.check_action("claim", ()) is True
+        footer_keys = {b.binding.key for b in screen.active_bindings.values() if b.enabled}
+        assert {"enter", "c", "d"} <= footer_keys
+
+
+async def test_the_reply_box_counts_against_the_network_limit_and_saved_replies_show_their_use(world):
+    world.store_tweet(
+        "a", "@AcmeSupport where is my parcel", author="a", display="A", urgency=40, tier="normal"
+    )
+    app = world.app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, inbox_ready(app, 1))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and app.screen.view is not None)
+        await pilot.press(*"hello")
+        await wait_for(
+            pilot, lambda: "5/280 on x" in str(app.screen.query_one("#composer-help", Static).render())
+        )
+        await pilot.press("escape", "s")
+        await pilot.pause(0.2)
+        picker = "\n".join(str(o.prompt) for o in app.screen.query_one("OptionList")._options)
+        assert "×0" in picker
