@@ -269,7 +269,8 @@ class InboxScreen(TriageActions):
             text.append_text(literal(f"@{row.handle}", "bold", one_line=True))
             text.append(" ")
         text.append(
-            f"on {row.network} ({row.followers:,} followers) · {row.brand} · {row.mention_count} messages",
+            f"on {row.network} ({row.followers:,} followers) · {row.brand} · "
+            f"{row.mention_count} message{'s' if row.mention_count != 1 else ''}",
             style="dim",
         )
         if row.awaiting_since is not None:
