@@ -13,8 +13,8 @@ from textual.widgets import Sparkline, Static
 class DeskHeader(Horizontal):
     DEFAULT_CSS = """
     DeskHeader { height: 1; background: $primary-background; padding: 0 1; }
-    DeskHeader > #title { width: 1fr; }
-    DeskHeader > .spark-label { width: auto; padding: 0 1 0 2; color: $text-muted; }
+    DeskHeader > #title { width: 1fr; color: auto 90%; }
+    DeskHeader > .spark-label { width: auto; padding: 0 1 0 2; color: auto 70%; }
     DeskHeader > Sparkline { width: 24; }
     DeskHeader > #mood-label { width: 12; }
     DeskHeader.flash { background: $error; }

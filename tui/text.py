@@ -40,7 +40,8 @@ TIER_STYLES = {
     "low": "white on grey37",
 }
 
-SENTIMENT_STYLES = {"negative": "red", "neutral": "grey62", "positive": "green"}
+# Neutral is the terminal's own colour: a fixed grey is unreadable on a light theme.
+SENTIMENT_STYLES = {"negative": "red", "neutral": "", "positive": "green"}
 
 
 def tier_badge(tier: str) -> Text:

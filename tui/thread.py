@@ -105,7 +105,8 @@ class ThreadScreen(TriageActions):
 
     def _render_title(self, view: ThreadView) -> None:
         thread = view.thread
-        title = tier_badge(thread.tier)
+        title = Text()
+        title.append_text(tier_badge(thread.tier))
         title.append(f" urgency {thread.urgency}  ", style="bold")
         title.append(f"{thread.network} · {thread.brand} · {thread.status}")
         title.append(f" · {thread.assignee}" if thread.assignee else " · unclaimed", style="dim")
