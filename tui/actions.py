@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
 from textual import work
 from textual.screen import Screen
 
 from responders.desk import BulkResult
 from responders.triage import ClaimedByOther
+from store import StoreUnavailable
 from tui.pickers import Prompt, SnoozePicker, StatusPicker
 
 if TYPE_CHECKING:
@@ -26,6 +28,13 @@ VERBS = {
 }
 # Typed at the assign prompt to take a thread off everyone's list.
 NOBODY = {"-", "nobody"}
+
+
+def database_trouble(exc: BaseException) -> str:
+    """The database's own first line (deadlock detected, disk full, connection refused), not a traceback."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 def run_bulk(app: EarfulApp, what: str, ids: list[int], **kw: object) -> tuple[str, str]:
@@ -50,6 +59,9 @@ def run_bulk(app: EarfulApp, what: str, ids: list[int], **kw: object) -> tuple[s
             raise ValueError(f"unknown desk action {what!r}")
     except (ClaimedByOther, ValueError, LookupError) as exc:
         return str(exc), "error"
+    except (DBAPIError, StoreUnavailable) as exc:
+        # A deadlock, a dead server, a full disk: the transaction rolled back, so nothing changed.
+        return f"Not saved, nothing changed: {database_trouble(exc)}. Try again.", "error"
     verb = f"moved to {kw['status']}" if what == "move" else VERBS[what]
     return result.summary(verb), "warning" if result.skipped else "information"
 
@@ -125,8 +137,14 @@ class TriageActions(Screen[None]):
 
     @work(thread=True, group="desk-act")
     def _undo(self) -> None:
-        said = self.earful.desk.undo()
-        self.app.call_from_thread(self.acted, said or "Nothing to undo", "information", put_away=False)
+        try:
+            said = self.earful.desk.undo() or "Nothing to undo"
+        except (DBAPIError, StoreUnavailable) as exc:
+            self.app.call_from_thread(
+                self.acted, f"Undo failed: {database_trouble(exc)}", "error", put_away=False
+            )
+            return
+        self.app.call_from_thread(self.acted, said, "information", put_away=False)
 
     def act(self, what: str, **kw: object) -> None:
         ids = self.targets()

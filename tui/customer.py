@@ -79,12 +79,12 @@ class CustomerScreen(Screen[None]):
         self.load()
         self.set_interval(self.earful.refresh_seconds, self._poll)
 
-    @work(thread=True, exclusive=True, group="customer-load")
+    @work(thread=True, exclusive=True, group="customer-load", exit_on_error=False)
     def load(self) -> None:
         self._seen_change = self.earful.desk.last_change()
         self.post_message(CustomerLoaded(self.book.view(self.customer_id)))
 
-    @work(thread=True, exclusive=True, group="customer-poll")
+    @work(thread=True, exclusive=True, group="customer-poll", exit_on_error=False)
     def _poll(self) -> None:
         # New messages or thread changes anywhere move this clock; the record is reread only then.
         if self.earful.desk.last_change() != self._seen_change:

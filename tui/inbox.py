@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -18,8 +19,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
 from responders.desk import VIEWS, ActivityBucket
+from store import StoreUnavailable
 from store.queries import InboxFilter, InboxRow
-from tui.actions import TriageActions
+from tui.actions import TriageActions, database_trouble
 from tui.commands import INBOX, bindings
 from tui.header import DeskHeader
 from tui.text import SENTIMENT_STYLES, ago, literal, time_left, urgency_badge, why
@@ -127,6 +129,14 @@ class InboxScreen(TriageActions):
     # Loading runs in a thread: the database may be slow, the keyboard must not be.
     @work(thread=True, exclusive=True, group="inbox-load")
     def reload(self, force: bool = False) -> None:
+        try:
+            self._reload(force)
+        except (DBAPIError, StoreUnavailable) as exc:
+            # The desk stays up and keeps what it shows; the next beat tries again.
+            self._seen_change = None
+            self.post_message(StatusTick(f"database unavailable: {database_trouble(exc)} (retrying)"))
+
+    def _reload(self, force: bool) -> None:
         desk = self.earful.desk
         change = desk.last_change()
         now = datetime.now(UTC).timestamp()
@@ -134,12 +144,12 @@ class InboxScreen(TriageActions):
         if not force and not stale and self._loaded_once and change == self._seen_change:
             self.post_message(StatusTick(self.earful.status_line()))
             return
-        self._seen_change = change
         self._loaded_at = now
         rows = desk.inbox(self.view_name, self.filters, limit=PAGE)
         self.post_message(Loaded(rows, desk.counts(self.filters), self.earful.status_line()))
+        self._seen_change = change
 
-    @work(thread=True, exclusive=True, group="inbox-activity")
+    @work(thread=True, exclusive=True, group="inbox-activity", exit_on_error=False)
     def load_activity(self) -> None:
         self.post_message(ActivityLoaded(self.earful.desk.activity(24)))
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,9 +15,10 @@ from textual.message import Message
 from textual.widgets import Footer, Static, TextArea
 
 from responders.outbox import LENGTH_LIMITS, ReplyRejected
+from store import StoreUnavailable
 from store.models import Mention, Reply, ReplyStatus, ThreadNote
 from store.queries import ThreadView
-from tui.actions import TriageActions
+from tui.actions import TriageActions, database_trouble
 from tui.commands import THREAD, bindings
 from tui.pickers import SavedReplyPicker
 from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
@@ -69,20 +71,29 @@ class ThreadScreen(TriageActions):
         self._beat()
         self.set_interval(PRESENCE_BEAT_SECONDS, self._beat)
 
-    @work(thread=True, exclusive=True, group="thread-presence")
+    @work(thread=True, exclusive=True, group="thread-presence", exit_on_error=False)
     def _beat(self) -> None:
         self.earful.desk.viewing(self.thread_id)
 
     def on_unmount(self) -> None:
         desk = self.earful.desk
-        self.app.run_worker(lambda: desk.viewing(None), thread=True, group="presence-leave")
+        self.app.run_worker(
+            lambda: desk.viewing(None), thread=True, group="presence-leave", exit_on_error=False
+        )
 
     @work(thread=True, exclusive=True, group="thread-load")
     def load(self) -> None:
-        self._seen_change = self.earful.desk.last_change()
-        self.post_message(ThreadLoaded(self.earful.desk.thread(self.thread_id)))
+        try:
+            self._seen_change = self.earful.desk.last_change()
+            self.post_message(ThreadLoaded(self.earful.desk.thread(self.thread_id)))
+        except (DBAPIError, StoreUnavailable) as exc:
+            # Keep showing what was loaded; the poll tries again on its next beat.
+            self._seen_change = None
+            self.app.call_from_thread(
+                self.notify, f"database unavailable: {database_trouble(exc)}", severity="error", markup=False
+            )
 
-    @work(thread=True, exclusive=True, group="thread-poll")
+    @work(thread=True, exclusive=True, group="thread-poll", exit_on_error=False)
     def _poll(self) -> None:
         if self.earful.desk.last_change() != self._seen_change:
             self.load()

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import io
+import os
+import uuid
 
 from desk_kit import wait_for
 from rich.console import Console
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 from textual.widgets import DataTable, Input, Static
 
 from earful.app import make_desk, make_tui
+from store import Store
+from store.mentions import save_mentions
 from store.models import Reply, Thread, ThreadNote
 from tui.header import DeskHeader
 from tui.help import HelpScreen
 from tui.inbox import MESSAGE, OWNER, SELECTED, STATUS, InboxScreen
 from tui.thread import ThreadScreen
+
+PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def rows(app) -> list[str]:
@@ -286,3 +294,37 @@ async def test_the_reply_box_counts_against_the_network_limit_and_saved_replies_
         await pilot.pause(0.2)
         picker = "\n".join(str(o.prompt) for o in app.screen.query_one("OptionList")._options)
         assert "×0" in picker
+
+
+async def test_a_dead_database_leaves_the_desk_up_and_says_so(world, make_mention):
+    """PostgreSQL gone under a running desk: the inbox keeps what it shows, the status line says why, an action
+    says it was not saved; nothing crashes."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"earful_dead_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    store = Store(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    try:
+        store.migrate()
+        with store.write() as s:
+            save_mentions(
+                [make_mention("1", text="@acme where is my refund", urgency=70, tier="high")], session=s
+            )
+        app = make_tui(make_desk(world.settings, store=store), settings=world.settings)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await wait_for(pilot, inbox_ready(app, 1))
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            status = app.screen.query_one("#status", Static)
+            await wait_for(pilot, lambda: "database unavailable" in str(status.render()))
+            assert rows(app) == ["@acme where is my refund"]
+            await pilot.press("c")
+            await wait_for(
+                pilot, lambda: any("Not saved, nothing changed" in n.message for n in app._notifications)
+            )
+            assert app.is_running
+    finally:
+        store.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
