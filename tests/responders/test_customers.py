@@ -6,37 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import re
+from functools import partial
 
 import pytest
+from customer_kit import customer_of, store_message
 from sqlmodel import col, select
 
 from responders.crm import COLUMNS, CrmFileError
 from responders.customers import CustomerBook
 from store import Store
-from store.mentions import save_mentions
-from store.models import Customer, CustomerMerge, Identity, Thread
+from store.models import Customer, CustomerMerge, Thread
 
 
 @pytest.fixture
 def post(make_mention):
-    def store_one(store, native_id, *, author, network="x", conversation=None, display="", entities=(), **kw):
-        item = make_mention(
-            native_id, author=author, network=network, conversation=conversation or f"c-{native_id}", **kw
-        )
-        item.mention.author.display_name = display
-        item.scores.entities = list(entities)
-        with store.write() as s:
-            save_mentions([item], session=s)
-
-    return store_one
-
-
-def customer_of(store, handle: str, network: str = "x") -> int:
-    with store.read() as s:
-        identity = s.exec(
-            select(Identity).where(Identity.handle == handle, Identity.network == network)
-        ).one()
-        return identity.customer_id
+    """Store one customer message as the pipeline would; look things up by handle afterwards."""
+    return partial(store_message, make_mention=make_mention)
 
 
 def customers(store) -> dict[str, Customer]:

@@ -3,7 +3,10 @@ that find the same person again, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from customer_kit import customer_of, store_message
 from sqlmodel import select
 
 from store.customers import (
@@ -16,33 +19,13 @@ from store.customers import (
     threads_started_by,
     undo_merge,
 )
-from store.mentions import save_mentions
 from store.models import Customer, Identity, Thread
 
 
 @pytest.fixture
 def post(make_mention):
-    """Store one customer message as the pipeline would; returns nothing, look things up by handle."""
-
-    def store_one(store, native_id, *, author, network="x", conversation=None, display="", entities=(), **kw):
-        item = make_mention(
-            native_id, author=author, network=network, conversation=conversation or f"c-{native_id}", **kw
-        )
-        item.mention.author.display_name = display
-        item.scores.entities = list(entities)
-        with store.write() as s:
-            save_mentions([item], session=s)
-
-    return store_one
-
-
-def customer_of(store, handle: str, network: str = "x") -> int:
-    with store.read() as s:
-        identity = s.exec(
-            select(Identity).where(Identity.handle == handle, Identity.network == network)
-        ).one()
-        assert identity.customer_id is not None
-        return identity.customer_id
+    """Store one customer message as the pipeline would; look things up by handle afterwards."""
+    return partial(store_message, make_mention=make_mention)
 
 
 def owners(store) -> dict[str, int | None]:
