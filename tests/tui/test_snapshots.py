@@ -114,15 +114,3 @@ def test_customer(snap_compare, desk_world):
         await pilot.pause(0.3)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
-
-
-def test_inbox_in_the_light_theme(snap_compare, desk_world):
-    """Tier badges carry their own background, so they read the same on a light terminal."""
-    app = desk_world.app()
-
-    async def ready(pilot):
-        app.theme = "textual-light"
-        await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and len(app.screen._rows) == 3)
-        await pilot.pause(0.3)
-
-    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
