@@ -187,11 +187,42 @@ class Quarantine(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class AlertFiring(SQLModel, table=True):
+    """One time an alert rule tripped: why, the figures, example mentions and threads. Deliveries (AlertEvent)
+    point at it, one per subscriber (and one per update of a growing incident)."""
+
+    __table_args__ = (UniqueConstraint("rule", "key", name="uq_alert_firing_rule_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The rule's name from configuration, and its kind (tier, vip, terms, incident, volume_spike ...).
+    rule: str = Field(max_length=100)
+    kind: str = Field(max_length=40)
+    # What makes two firings the same event: "mention:123", "incident:456", "volume:acme:2026-11-26T17". A rule
+    # never fires twice for one key; a growing incident updates its firing instead.
+    key: str = Field(max_length=200)
+    brand: str | None = Field(default=None, max_length=100)
+    network: str | None = Field(default=None, max_length=20)
+    title: str = Field(default="", max_length=300)
+    # One sentence saying why it fired, in words a reader outside the desk understands.
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # The numbers that tripped it, e.g. {"count": 41, "expected": 9.5, "z": 6.2}.
+    figures: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Up to a few example mentions: {"mention_id", "thread_id", "network", "handle", "text", "created_at"}.
+    examples: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    thread_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # 0 for the first alert; +1 each time the event grows and subscribers get an update.
+    revision: int = 0
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class AlertEvent(SQLModel, table=True):
-    """One firing of an alert rule for one subscriber, kept until delivered."""
+    """One delivery of an alert to one subscriber (a firing, one of its updates, or a digest), kept until it is
+    delivered."""
 
     __table_args__ = (
         UniqueConstraint("rule", "subscriber", "mention_id", name="uq_alert_rule_subscriber_mention"),
+        UniqueConstraint("firing_id", "subscriber", "revision", name="uq_alert_firing_subscriber_revision"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -200,9 +231,19 @@ class AlertEvent(SQLModel, table=True):
     subscriber: str = Field(max_length=100)
     mention_id: int | None = Field(default=None, foreign_key="mention.id", index=True)
     thread_id: int | None = Field(default=None, foreign_key="thread.id")
+    firing_id: int | None = Field(default=None, foreign_key="alertfiring.id", index=True)
+    # Which of the firing's revisions this delivery carries (0: the first alert).
+    revision: int = 0
+    # alert, update, digest or test.
+    kind: str = Field(default="alert", max_length=20)
     title: str = Field(default="", max_length=300)
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    # pending (to send), held (waiting for the subscriber's digest), folded (sent inside digest `digest_id`),
+    # delivered, failed (gave up).
     status: str = Field(default="pending", max_length=20, index=True)
+    # Not before this moment: the end of the subscriber's quiet hours, or the digest's time.
+    due_at: datetime | None = None
+    digest_id: int | None = Field(default=None, foreign_key="alertevent.id")
     attempts: int = 0
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow)
