@@ -12,10 +12,10 @@ import getpass
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from platformdirs import user_config_dir
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -93,6 +93,36 @@ class Settings(BaseSettings):
     bus: BusSettings = BusSettings()
     demo: DemoSettings = DemoSettings()
 
+    # Values of the secrets file, for subscribers that name their URL's variable (url_env).
+    secret_values: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _subscriber_urls(cls, data: Any) -> Any:
+        """`url_env = "NAME"` on a subscriber: its URL (a credential) comes from that environment variable or the
+        secrets file, so earful.toml can say who hears what without holding a token."""
+        if not isinstance(data, dict):
+            return data
+        alerts = data.get("alerts")
+        if not isinstance(alerts, dict) or not isinstance(alerts.get("subscribers"), list):
+            return data
+        subscribers = alerts["subscribers"]
+        resolved = []
+        for item in subscribers:
+            if isinstance(item, dict) and "url_env" in item:
+                item = dict(item)
+                name = str(item.pop("url_env"))
+                value = os.environ.get(name) or cls.secret_values.get(name)
+                if not value and "url" not in item:
+                    raise ValueError(
+                        f"alert subscriber {item.get('name', '?')!r} takes its URL from {name}, which is set "
+                        "neither in the environment nor in the secrets file"
+                    )
+                if value:
+                    item["url"] = value
+            resolved.append(item)
+        return {**data, "alerts": {**alerts, "subscribers": resolved}}
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -102,13 +132,33 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            _OnlyFields(dotenv_settings, settings_cls),
+            TomlConfigSettingsSource(settings_cls),
+        )
 
     def replies_path(self) -> Path | None:
         if self.desk.replies_file is not None:
             return self.desk.replies_file
         bundled = REPO_CONFIG / "replies.toml"
         return bundled if bundled.exists() else None
+
+
+class _OnlyFields(PydanticBaseSettingsSource):
+    """The secrets file's settings, without its other variables (the URLs subscribers name with url_env): those
+    are not settings, and must not be refused as unknown ones."""
+
+    def __init__(self, source: PydanticBaseSettingsSource, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._source = source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._source.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._source().items() if k in self.settings_cls.model_fields}
 
 
 def config_path(explicit: Path | None = None) -> Path | None:
@@ -153,6 +203,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
     class ConfiguredSettings(Settings):
         model_config = SettingsConfigDict(toml_file=toml_file, env_file=env_file, env_file_encoding="utf-8")
+        secret_values: ClassVar[dict[str, str]] = _secret_values(env_file)
 
     try:
         return ConfiguredSettings(**overrides)
@@ -160,9 +211,21 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise SettingsError(_explain(exc, toml_file)) from None
 
 
+def _secret_values(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
 def _explain(exc: ValidationError, toml_file: Path | None) -> str:
     lines = ["earful's settings are not valid:"]
     for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:
+            lines.append(f"- {message}.")
+            continue
         key = ".".join(str(part) for part in error["loc"])
         env = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"] if not isinstance(part, int))
         value = error.get("input")
@@ -170,5 +233,5 @@ def _explain(exc: ValidationError, toml_file: Path | None) -> str:
         where = (
             f"[{key.rsplit('.', 1)[0]}] in {toml_file}" if toml_file and "." in key else str(toml_file or "")
         )
-        lines.append(f"- {key}: {error['msg']}{shown}. Fix it in {where or 'earful.toml'} or with {env}.")
+        lines.append(f"- {key}: {message}{shown}. Fix it in {where or 'earful.toml'} or with {env}.")
     return "\n".join(lines)

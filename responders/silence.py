@@ -1,27 +1,33 @@
-"""A source that has gone silent: no new mention for longer than configured. Silence is how a broken collector
-looks from the outside (revoked token, changed API, a filter that matches nothing), so it is an alert."""
+"""A source that has gone silent: no new mention for longer than a `silent` rule allows. Silence is how a broken
+collector looks from the outside (revoked token, changed API, a filter that matches nothing), so it is an alert."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from responders.alerts import PENDING, AlertSettings
+from responders.alert_rules import SilentRule
+from responders.alerts import AlertSettings
+from responders.firing import record_firing
+from responders.report_model import network_name
 from store.clock import as_utc, utcnow
 from store.models import AlertEvent
 
-RULE_PREFIX = "source-silent:"
+
+def silent_rules(settings: AlertSettings) -> list[SilentRule]:
+    return [r for r in settings.effective_rules() if isinstance(r, SilentRule) and r.enabled]
 
 
 def silent_sources(
     last_events: dict[str, datetime | None], *, since: datetime, settings: AlertSettings, now: datetime
 ) -> dict[str, datetime]:
-    """Source -> the moment it went quiet, for sources quiet for longer than the limit. A source that has had no
-    event since this process started counts from the start."""
-    if settings.source_silent_minutes <= 0:
+    """Source -> the moment it went quiet, for sources quiet for longer than the shortest silent rule allows.
+    A source that has had no event since this process started counts from the start."""
+    rules = silent_rules(settings)
+    if not rules:
         return {}
-    limit = timedelta(minutes=settings.source_silent_minutes)
+    limit = timedelta(minutes=min(r.minutes for r in rules))
     quiet: dict[str, datetime] = {}
     for source, last in last_events.items():
         quiet_since = max(as_utc(last), since) if last is not None else since
@@ -31,28 +37,40 @@ def silent_sources(
 
 
 def queue_silence_alert(
-    source: str, network: str, quiet_since: datetime, state: str, *, session: Session, settings: AlertSettings
+    source: str,
+    network: str,
+    quiet_since: datetime,
+    state: str,
+    *,
+    session: Session,
+    settings: AlertSettings,
+    now: datetime | None = None,
 ) -> list[AlertEvent]:
-    """One alert per subscriber per silence: nothing new if this silence was already reported. Does not commit."""
-    rule = (RULE_PREFIX + source)[:100]
-    already = session.exec(
-        select(AlertEvent.id)
-        .where(AlertEvent.rule == rule, col(AlertEvent.created_at) >= quiet_since)
-        .limit(1)
-    ).first()
-    if already is not None or not settings.subscribers:
-        return []
-    minutes = (utcnow() - quiet_since).total_seconds() / 60
-    title = f"earful: {network} source {source} silent for {minutes:.0f} min"
-    body = (
-        f"No new mention has arrived from {source} since {quiet_since:%Y-%m-%d %H:%M} UTC "
-        f"({minutes:.0f} minutes; the limit is {settings.source_silent_minutes:g}). Its state: {state}.\n"
-        "A revoked token, a changed API or a filter that no longer matches all look like this.\n"
-        "See: earful status"
-    )
-    events = [
-        AlertEvent(rule=rule, subscriber=s.name, title=title, body=body, status=PENDING)
-        for s in settings.subscribers
-    ]
-    session.add_all(events)
+    """One firing per rule per silence (keyed by the source and when it went quiet), routed to the subscribers
+    who want it; nothing new if this silence was already reported. Does not commit."""
+    from responders.subscribers import route_firing
+
+    moment = as_utc(now) if now is not None else utcnow()
+    minutes = (moment - as_utc(quiet_since)).total_seconds() / 60
+    events: list[AlertEvent] = []
+    for rule in silent_rules(settings):
+        if minutes < rule.minutes or not rule.applies(None, network):
+            continue
+        firing = record_firing(
+            session=session,
+            rule=rule.name,
+            kind="silent",
+            key=f"silent:{source}:{as_utc(quiet_since).isoformat(timespec='seconds')}",
+            network=network,
+            title=f"earful: {network_name(network)} source {source} silent for {minutes:.0f} min",
+            reason=(
+                f"No new mention has arrived from {source} since {as_utc(quiet_since):%Y-%m-%d %H:%M} UTC "
+                f"({minutes:.0f} minutes; the limit is {rule.minutes:g}); its state: {state}. A revoked token, "
+                "a changed API or a filter that no longer matches all look like this."
+            ),
+            now=moment,
+            figures={"silent_minutes": round(minutes), "source": source},
+        )
+        if firing is not None:
+            events.extend(route_firing(firing, session=session, settings=settings, now=moment))
     return events

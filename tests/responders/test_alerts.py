@@ -1,4 +1,5 @@
-"""Alerts against a real HTTP receiver on 127.0.0.1, through apprise's json:// plugin."""
+"""Per-mention alerts end to end: stored mention -> firing -> delivery to a real HTTP receiver on 127.0.0.1,
+through apprise's json:// plugin."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from sqlmodel import col, select
 
-from responders import alerts
-from responders.alerts import AlertSettings, Subscriber, alert_text, deliver_pending, queue_alerts
+from responders import firing as firing_module
+from responders.alert_text import alert_message
+from responders.alerts import AlertSettings, queue_alerts
+from responders.delivery import deliver_pending
+from responders.firing import example
+from responders.subscribers import Subscriber
 from store import Store
 from store.incoming import Author, NewMention, ScoredMention, Scores
 from store.mentions import save_mentions
-from store.models import AlertEvent, Identity, Mention, Thread
+from store.models import AlertEvent, AlertFiring, Identity, Mention
 
 T0 = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 CRITICAL_TEXT = "My card was charged 3 times and support won't answer!! <b>fix it</b>"
@@ -114,7 +119,7 @@ def store_mentions(store: Store, items: list[ScoredMention], settings: AlertSett
     """What the pipeline does: save and queue in one transaction."""
     with store.write() as session:
         result = save_mentions(items, session=session)
-        return queue_alerts(result.stored, session=session, settings=settings)
+        return queue_alerts(result.stored, session=session, settings=settings, now=T0)
 
 
 def events(store: Store) -> list[AlertEvent]:
@@ -148,7 +153,8 @@ def test_critical_mention_reaches_subscriber_once(alert_store: Store, receiver: 
     payload = request["json"]
     assert isinstance(payload, dict)
     assert CRITICAL_TEXT in payload["message"]
-    assert "Critical complaint about Acme on X from @jane (12,400 followers): urgency 95" == payload["title"]
+    assert payload["title"] == "Critical complaint about Acme on X from @jane"
+    assert "(12,400 followers): urgency 95 (critical)." in payload["message"]
     assert "earful tui --thread" in payload["message"]
     (event,) = events(alert_store)
     assert (event.status, event.attempts, event.error, event.delivered_at) == ("delivered", 1, None, T0)
@@ -157,7 +163,7 @@ def test_critical_mention_reaches_subscriber_once(alert_store: Store, receiver: 
     assert store_mentions(alert_store, batch, settings) == []
     with alert_store.write() as session:
         again = list(session.exec(select(Mention)).all())
-        assert queue_alerts(again, session=session, settings=settings) == []
+        assert queue_alerts(again, session=session, settings=settings, now=T0) == []
     assert deliver_pending(alert_store, settings, now=T0 + timedelta(hours=1)).delivered == 0
     assert len(receiver.requests) == 1
     assert len(events(alert_store)) == 1
@@ -228,8 +234,10 @@ def test_silent_subscriber_times_out_and_invalid_url_fails_cleanly(
     assert "not a valid apprise URL" in errors["typo"] and "abcdef" not in errors["typo"]
 
 
-def test_backoff_doubles_and_gives_up_after_max_attempts(alert_store: Store) -> None:
-    settings = settings_for(("pager", f"json://127.0.0.1:{closed_port()}/hook"), max_attempts=3)
+def test_backoff_doubles_and_gives_up_only_after_max_attempts_and_the_give_up_age(alert_store: Store) -> None:
+    settings = settings_for(
+        ("pager", f"json://127.0.0.1:{closed_port()}/hook"), max_attempts=3, give_up_after_hours=1
+    )
     store_mentions(alert_store, [scored("1", "down again", tier="critical", urgency=99)], settings)
 
     assert deliver_pending(alert_store, settings, now=T0).failed == 1
@@ -237,10 +245,12 @@ def test_backoff_doubles_and_gives_up_after_max_attempts(alert_store: Store) -> 
     assert second.failed == 1 and second.next_attempt_at == T0 + timedelta(seconds=90)
     assert deliver_pending(alert_store, settings, now=T0 + timedelta(seconds=89)).waiting == 1
     third = deliver_pending(alert_store, settings, now=T0 + timedelta(seconds=90))
-
-    assert (third.failed, third.gave_up, third.waiting) == (1, 1, 0)
+    # Three attempts, but only 90 s old: a target down for less than the give-up age still gets it later.
+    assert (third.failed, third.gave_up) == (1, 0)
+    late = deliver_pending(alert_store, settings, now=T0 + timedelta(hours=1, seconds=1))
+    assert (late.failed, late.gave_up, late.waiting) == (1, 1, 0)
     (event,) = events(alert_store)
-    assert (event.status, event.attempts) == ("failed", 3)
+    assert (event.status, event.attempts) == ("failed", 4)
     assert deliver_pending(alert_store, settings, now=T0 + timedelta(days=1)).failed == 0
 
 
@@ -268,16 +278,16 @@ def test_rule_skips_own_posts_and_lower_tiers(alert_store: Store) -> None:
 def test_insert_race_is_tolerated(alert_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(("a", "json://127.0.0.1:9/x"))
     store_mentions(alert_store, [scored("1", "critical", tier="critical", urgency=95)], settings)
-    # Another writer's row arrives between our check and our insert: the check sees nothing, the insert fails.
-    monkeypatch.setattr(alerts, "_already_queued", lambda ids, *, session: set())
+    # Another writer's firing arrives between our look and our insert: the look sees nothing, the insert fails.
+    monkeypatch.setattr(firing_module, "find_firing", lambda rule, key, *, session: None)
     with alert_store.write() as session:
         mentions = list(session.exec(select(Mention)).all())
-        assert queue_alerts(mentions, session=session, settings=settings) == []
+        assert queue_alerts(mentions, session=session, settings=settings, now=T0) == []
         assert len(session.exec(select(AlertEvent)).all()) == 1  # the session is still usable
     assert len(events(alert_store)) == 1
 
 
-def test_alert_text_is_plain_and_says_why() -> None:
+def test_alert_text_is_plain_even_when_the_handle_and_text_carry_escapes() -> None:
     mention = Mention(
         id=7,
         network="mastodon",
@@ -293,14 +303,25 @@ def test_alert_text_is_plain_and_says_why() -> None:
     identity = Identity(
         id=3, network="mastodon", native_user_id="9", handle="jane\x1b]0;pwn\x07", followers=5
     )
-    thread = Thread(id=42, network="mastodon", conversation_id="c")
+    firing = AlertFiring(
+        rule="critical",
+        kind="tier",
+        key="mention:7",
+        title="Critical mention on Mastodon from @jane\x1b]0;pwn\x07",
+        reason="Critical mention on Mastodon from @jane\x1b]0;pwn\x07 (5 followers): urgency 91.",
+        examples=[example(mention, identity)],
+        thread_ids=[42],
+    )
 
-    title, body = alert_text(mention, identity, thread)
+    title, body = alert_message(firing)
 
-    assert title == "Critical mention on Mastodon from @jane]0;pwn (5 followers): urgency 91"
-    assert "[31mrefund[0m now\nplease [bold]x[/bold]" in body
+    assert title == "Critical mention on Mastodon from @jane]0;pwn"
+    assert (
+        "- @jane]0;pwn on Mastodon, 2026-11-17 09:00 UTC (thread 42): [31mrefund[0m now please [bold]x[/bold]"
+        in body
+    )
     assert not any(ch in title + body for ch in "\x1b\x07\r")
-    assert "earful tui --thread 42" in body and "thread 42" in body
+    assert "earful tui --thread 42" in body
 
 
 def test_settings_are_checked() -> None:

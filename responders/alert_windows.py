@@ -1,0 +1,151 @@
+"""The rules that look at time rather than at one mention: SLA clocks, volume and negative-share spikes, new
+incidents. `earful serve` evaluates them every minute (`evaluate_windows`); each event fires once (its key), and a
+growing incident sends updates instead of new alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from responders.alert_rules import (
+    AlertRule,
+    IncidentRule,
+    NegativeSpikeRule,
+    SlaRule,
+    VolumeSpikeRule,
+)
+from responders.alerts import AlertSettings
+from responders.firing import examples_of, record_firing
+from responders.report_model import human_duration, network_name
+from store import Store
+from store.clock import as_utc
+from store.models import AlertFiring, Mention, Thread, ThreadStatus
+from store.threads import TIER_ORDER
+
+log = logging.getLogger(__name__)
+
+# A breach older than this when first seen (earful was down, or the rule was just added) is history, not news.
+BREACH_NEWS_HOURS = 6
+# At most this many SLA alerts per rule per evaluation: a backlog is one problem, not fifty messages.
+SLA_ALERTS_PER_RUN = 20
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class WindowReport:
+    fired: list[AlertFiring] = field(default_factory=list)
+    updated: list[AlertFiring] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def evaluate_windows(
+    store: Store, settings: AlertSettings, *, now: datetime, embed: Embed | None = None
+) -> WindowReport:
+    """Evaluate every enabled window rule at `now` and route what fires. Each rule commits on its own, so one
+    failing rule (reported in `errors`) does not hold back the others."""
+    from responders.subscribers import route_firing
+
+    report = WindowReport()
+    for rule in settings.effective_rules():
+        if not rule.enabled:
+            continue
+        evaluate = _EVALUATORS.get(type(rule))
+        if evaluate is None:
+            continue
+        if isinstance(rule, IncidentRule) and embed is None:
+            continue
+        try:
+            with store.write() as session:
+                fired, updated = evaluate(rule, session, now, embed)
+                for firing in fired + updated:
+                    route_firing(firing, session=session, settings=settings, now=now)
+        except Exception as exc:  # one rule's bug must not silence the others
+            log.exception("alert rule %s could not be evaluated", rule.name)
+            report.errors.append(f"{rule.name}: {type(exc).__name__}: {exc}")
+            continue
+        report.fired.extend(fired)
+        report.updated.extend(updated)
+    return report
+
+
+def sla_firings(
+    rule: SlaRule, session: Session, now: datetime, _embed: Embed | None = None
+) -> tuple[list[AlertFiring], list[AlertFiring]]:
+    """Threads nobody has answered whose SLA is about to run out (within `before_minutes`) or has run out."""
+    horizon = now + timedelta(minutes=rule.before_minutes)
+    oldest = now - timedelta(hours=BREACH_NEWS_HOURS)
+    tiers = [t for t, rank in TIER_ORDER.items() if rank >= TIER_ORDER[rule.min_tier]]
+    threads = session.exec(
+        select(Thread)
+        .where(
+            col(Thread.first_response_at).is_(None),
+            col(Thread.sla_due_at).is_not(None),
+            col(Thread.sla_due_at) <= horizon,
+            col(Thread.sla_due_at) >= oldest,
+            col(Thread.status) != ThreadStatus.RESOLVED,
+            col(Thread.tier).in_(tiers),
+        )
+        .order_by(col(Thread.sla_due_at))
+    ).all()
+    fired: list[AlertFiring] = []
+    for thread in threads:
+        if len(fired) >= SLA_ALERTS_PER_RUN:
+            break
+        if thread.snoozed_until is not None and as_utc(thread.snoozed_until) > now:
+            continue
+        if not rule.applies(thread.brand or None, thread.network):
+            continue
+        due = as_utc(thread.sla_due_at) if thread.sla_due_at else now
+        breached = due <= now
+        if breached and not rule.breached:
+            continue
+        if not breached and rule.before_minutes <= 0:
+            continue
+        first = session.exec(
+            select(Mention.id)
+            .where(Mention.thread_id == thread.id, col(Mention.is_own).is_(False))
+            .order_by(col(Mention.created_at))
+            .limit(1)
+        ).first()
+        where = f"{thread.tier} thread {thread.id} on {network_name(thread.network)}"
+        if breached:
+            overdue = (now - due).total_seconds()
+            state, figures = "breached", {"overdue_minutes": round(overdue / 60, 1)}
+            sentence = f"Nobody has answered {where}, and its SLA ran out {human_duration(overdue)} ago."
+            title = f"SLA breached: {where}"
+        else:
+            left = (due - now).total_seconds()
+            state, figures = "due", {"due_in_minutes": round(left / 60, 1)}
+            sentence = f"Nobody has answered {where} yet, and its SLA runs out in {human_duration(left)}."
+            title = f"SLA about to breach: {where}"
+        firing = record_firing(
+            session=session,
+            rule=rule.name,
+            kind="sla",
+            key=f"sla-{state}:{thread.id}:{due:%Y%m%dT%H%M%S}",
+            brand=thread.brand or None,
+            network=thread.network,
+            title=title,
+            reason=sentence,
+            now=now,
+            figures={**figures, "tier": thread.tier, "urgency": thread.urgency},
+            examples=examples_of([first] if first is not None else [], session=session),
+            thread_ids=[thread.id] if thread.id is not None else [],
+        )
+        if firing is not None:
+            fired.append(firing)
+    return fired, []
+
+
+_Evaluator = Callable[
+    [AlertRule, Session, datetime, Embed | None], tuple[list[AlertFiring], list[AlertFiring]]
+]
+_EVALUATORS: dict[type, _Evaluator] = {SlaRule: sla_firings}  # type: ignore[dict-item]
+_ = (NegativeSpikeRule, VolumeSpikeRule)
