@@ -36,6 +36,14 @@ class TextScores:
     complaint: float
     severity: np.ndarray  # (4,)
     explanation: tuple[str, ...]
+    # The mean-pooled encoder state, L2-normalised (float32): what near-duplicate detection compares.
+    embedding: np.ndarray
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (float32), so a dot product is the cosine similarity; a zero row stays zero."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -136,6 +144,7 @@ class Classifier:
     def _score_new(self, texts: Sequence[str]) -> list[TextScores]:
         encoded = self.encoder.encode(texts)
         pooled = np.stack([e.states.mean(axis=0) for e in encoded]).astype(np.float64)
+        embeddings = unit_rows(pooled)
         probs = {t: softmax(z) for t, z in self._logits(pooled).items()}
         if self.sentiment_model is not None:
             probs["sentiment"] = self.sentiment_model.predict(texts)
@@ -155,6 +164,7 @@ class Classifier:
                     float(probs["complaint"][i][1]),
                     probs["severity"][i],
                     tuple(phrases),
+                    embeddings[i].copy(),  # a view would pin the whole batch in the cache
                 )
             )
         return out
@@ -179,6 +189,16 @@ class Classifier:
             while len(self._cache) > self.settings.cache_size:
                 self._cache.popitem(last=False)
         return [s for s in (unique[t] for t in texts) if s is not None]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32 unit vectors, one per text: the mean-pooled encoder states of the normalised text.
+
+        Cosine similarity is their dot product. They come with the scores, so a text classified recently is
+        answered from the cache without a forward pass."""
+        scores = self.score_texts([self.normalize(t) for t in texts])
+        if not scores:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([s.embedding for s in scores])
 
     def normalize(self, text: str) -> str:
         return normalize(scrub(text), max_chars=self.settings.max_length * CHARS_PER_TOKEN_CAP)
