@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from earful.pipeline import Pipeline
 from earful.settings import Settings
@@ -175,9 +176,13 @@ def _worst_per_network(events: Iterable[HealthEvent]) -> list[HealthEvent]:
     return sorted(worst.values(), key=lambda e: e.network)
 
 
-def serve(settings: Settings) -> None:
-    """Collectors, classifier and alerts against the configured networks, until SIGINT or SIGTERM."""
+def serve(settings: Settings, *, config: Path | None = None) -> None:
+    """Collectors, classifier and alerts against the configured networks, until SIGINT or SIGTERM.
+
+    Alert rules and subscribers follow edits of the configuration and secrets files without a restart."""
+    from earful.alerting import ConfigWatcher
     from earful.logs import log_to_stderr
+    from earful.settings import config_path, load_settings, secrets_path
 
     log_to_stderr()
     if not settings.brands:
@@ -187,7 +192,8 @@ def serve(settings: Settings) -> None:
     store = Store(settings.database.url)
     store.migrate()
     consume = settings.bus.kind == "memory" or settings.bus.serve_consumes
-    pipeline = Pipeline(settings, store, consume=consume)
+    watcher = ConfigWatcher(lambda: load_settings(config), [config_path(config), secrets_path()])
+    pipeline = Pipeline(settings, store, consume=consume, watcher=watcher)
 
     async def main() -> None:
         stop = asyncio.Event()

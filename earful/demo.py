@@ -23,7 +23,20 @@ from sqlmodel import func, select
 
 from earful.demo_networks import DemoNetworks, demo_brands
 from earful.settings import DatabaseSettings, Settings, load_settings
-from responders.alerts import AlertSettings, Subscriber
+from responders.alert_rules import (
+    AlertRule,
+    IncidentRule,
+    NegativeReachRule,
+    NegativeSpikeRule,
+    SilentRule,
+    SlaRule,
+    TermsRule,
+    TierRule,
+    VipRule,
+    VolumeSpikeRule,
+)
+from responders.alerts import AlertSettings
+from responders.subscribers import Subscriber
 from store import Store
 from store.models import Customer, Mention, Thread
 
@@ -83,10 +96,31 @@ def demo_settings(settings: Settings, *, networks: dict[str, Any], alert_url: st
             "bus": settings.bus.model_copy(update={"kind": "memory"}),
             "brands": demo_brands(),
             "alerts": AlertSettings(
-                min_tier="critical", subscribers=[Subscriber(name="demo-webhook", url=SecretStr(alert_url))]
+                rules=demo_rules(),
+                # No cap: the demo counts every alert the webhook receives against those queued.
+                subscribers=[Subscriber(name="demo-webhook", url=SecretStr(alert_url), max_per_hour=0)],
+                evaluate_seconds=10,
             ),
         }
     )
+
+
+def demo_rules() -> list[AlertRule]:
+    """One rule of each kind, so the desk's alerts screen (`!`) and `earful alerts history` have something to
+    show; config/earful.toml explains each."""
+    return [
+        TierRule(name="urgent-mention", min_tier="critical"),
+        VipRule(name="vip", min_followers=50_000),
+        TermsRule(
+            name="legal-and-safety", query='lawyer OR lawsuit OR sue OR "small claims" OR fire OR injured'
+        ),
+        NegativeReachRule(name="loud-and-angry", min_followers=20_000),
+        SlaRule(name="sla", before_minutes=5, min_tier="critical"),
+        IncidentRule(name="incident", window_minutes=60, min_customers=3),
+        VolumeSpikeRule(name="volume-spike"),
+        NegativeSpikeRule(name="negative-spike"),
+        SilentRule(name="source-silent", minutes=10),
+    ]
 
 
 def run_demo(

@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
+from earful.alerting import AlertClock, ConfigWatcher
 from earful.settings import Settings
 from earful.sources import SourceWatch, build_collectors, health_key
 from listener.bus import Bus, InProcessBus
 from listener.health import HealthEvent
 from nlp.batching import next_batch
-from responders.alerts import deliver_pending, queue_alerts
+from responders.alerts import AlertSettings, queue_alerts
+from responders.delivery import deliver_pending
 from store import Store
 from store.contacts import Contact, contacts
 from store.engine import describe_unavailable
@@ -63,6 +65,7 @@ class Pipeline:
         classifier_factory: Callable[[], Classifier] | None = None,
         collectors: Callable[[Pipeline], list[Any]] | None = None,
         consume: bool = True,
+        watcher: ConfigWatcher | None = None,
     ) -> None:
         """`consume=False`: collect and publish only (`earful serve` with JetStream workers elsewhere); an
         `earful worker` is a pipeline with no collectors."""
@@ -78,11 +81,28 @@ class Pipeline:
         self._alerts = ThreadPoolExecutor(1, thread_name_prefix="earful-alerts")
         self._alerts_busy = threading.Lock()
         self._next_alert_attempt: datetime | None = None
+        self.clock = AlertClock(
+            settings,
+            store,
+            db=self._db,
+            model=self._model,
+            deliver=self._deliver_alerts,
+            watcher=watcher,
+            on_error=self._note_error,
+        )
         self.bus: Bus | None = None
         self.ready = threading.Event()
         self.collectors: list[Any] = []
         # The latest state each source reported: what `earful status` and the desk's title bar show.
         self.health: dict[str, HealthEvent] = {}
+
+    @property
+    def alert_settings(self) -> AlertSettings:
+        """The alert rules in force: the clock's, which follow edits of the configuration."""
+        return self.clock.settings.alerts
+
+    def _note_error(self, message: str) -> None:
+        self.stats.last_error = message
 
     # Callbacks handed to collectors; called from their threads.
     def publish(self, mention: NewMention) -> None:
@@ -123,7 +143,9 @@ class Pipeline:
                 classifier = await loop.run_in_executor(self._model, self._load_classifier)
                 self.stats.ready_at = time.time()
                 consumer = asyncio.create_task(self._consume(classifier, stop))
+                self.clock.attach(classifier)
                 tasks.append(asyncio.create_task(self._retry_alerts(stop)))
+                tasks.append(asyncio.create_task(self.clock.run(stop)))
             self.ready.set()
             await stop.wait()
             await asyncio.gather(*tasks)
@@ -215,7 +237,7 @@ class Pipeline:
         self.stats.latencies.extend(
             now - m.received_at.timestamp() for m in result.stored if m.received_at.timestamp() >= ready
         )
-        if self.settings.alerts.subscribers and not self._alerts_busy.locked():
+        if self.alert_settings.subscribers and not self._alerts_busy.locked():
             loop.run_in_executor(self._alerts, self._deliver_alerts)
         return True
 
@@ -337,16 +359,16 @@ class Pipeline:
                     item.mention.model_dump_json().encode(),
                     session=session,
                 )
-            if self.settings.alerts.subscribers:
-                self.stats.alerts_queued += len(
-                    queue_alerts(result.stored, session=session, settings=self.settings.alerts)
-                )
+            # Firings are kept even with nobody subscribed: `earful alerts history` and the desk show them.
+            self.stats.alerts_queued += len(
+                queue_alerts(result.stored, session=session, settings=self.alert_settings)
+            )
         return result
 
     def _deliver_alerts(self) -> None:
         with self._alerts_busy:
             try:
-                report = deliver_pending(self.store, self.settings.alerts)
+                report = deliver_pending(self.store, self.alert_settings)
             except OperationalError as exc:
                 self.stats.last_error = describe_unavailable(self.store.url, exc)
                 return

@@ -102,7 +102,7 @@ class SourceWatch:
 
     def check_silence(self, now: datetime | None = None) -> int:
         """Queue (and try to deliver) an alert for each source silent past the limit; returns how many."""
-        settings = self.pipeline.settings.alerts
+        settings = self.pipeline.alert_settings
         rows = {
             row.source: row for row in health_rows(self.pipeline) if row.state not in ("disabled", "stopped")
         }

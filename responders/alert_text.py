@@ -38,7 +38,22 @@ _LABELS = {
     "complaint": "complaint probability",
 }
 # Internal bookkeeping a reader does not need.
-_HIDDEN = {"mention_id", "members", "attachments", "source", "week", "baseline"}
+_HIDDEN = {
+    "mention_id",
+    "members",
+    "attachments",
+    "source",
+    "week",
+    "baseline",
+    "told_customers",
+    "notified_at",
+    "representative_mention_id",
+    "first_at",
+    "last_at",
+    "window_start",
+    "window_end",
+    "cohesion",
+}
 
 
 def alert_message(firing: AlertFiring) -> tuple[str, str]:

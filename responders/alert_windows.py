@@ -21,8 +21,10 @@ from responders.alert_rules import (
     VolumeSpikeRule,
 )
 from responders.alerts import AlertSettings
-from responders.firing import examples_of, record_firing
+from responders.firing import examples_of, record_firing, update_firing
+from responders.incident_alerts import incident_firings
 from responders.report_model import human_duration, network_name
+from responders.spikes import load_counts, negative_spike, volume_spike
 from store import Store
 from store.clock import as_utc
 from store.models import AlertFiring, Mention, Thread, ThreadStatus
@@ -56,14 +58,14 @@ def evaluate_windows(
     for rule in settings.effective_rules():
         if not rule.enabled:
             continue
-        evaluate = _EVALUATORS.get(type(rule))
-        if evaluate is None:
-            continue
         if isinstance(rule, IncidentRule) and embed is None:
             continue
         try:
             with store.write() as session:
-                fired, updated = evaluate(rule, session, now, embed)
+                outcome = _evaluate(rule, session, now, embed)
+                if outcome is None:
+                    continue
+                fired, updated = outcome
                 for firing in fired + updated:
                     route_firing(firing, session=session, settings=settings, now=now)
         except Exception as exc:  # one rule's bug must not silence the others
@@ -144,8 +146,120 @@ def sla_firings(
     return fired, []
 
 
-_Evaluator = Callable[
-    [AlertRule, Session, datetime, Embed | None], tuple[list[AlertFiring], list[AlertFiring]]
-]
-_EVALUATORS: dict[type, _Evaluator] = {SlaRule: sla_firings}  # type: ignore[dict-item]
-_ = (NegativeSpikeRule, VolumeSpikeRule)
+def spike_firings(
+    rule: VolumeSpikeRule | NegativeSpikeRule, session: Session, now: datetime, _embed: Embed | None = None
+) -> tuple[list[AlertFiring], list[AlertFiring]]:
+    """A spike per brand (and per network when the rule names networks) against its hour-of-week baseline.
+
+    One alert per episode: while the same brand keeps spiking (a firing of this rule refreshed within the
+    window), its firing's figures are refreshed quietly instead of alerting again."""
+    since = now - timedelta(minutes=rule.window_minutes)
+    brands = rule.brands or _active_brands(session, since, now)
+    fired: list[AlertFiring] = []
+    for brand in brands:
+        networks: list[str | None] = [*rule.networks] or [None]
+        for network in networks:
+            history, window = load_counts(
+                session=session,
+                now=now,
+                window_minutes=rule.window_minutes,
+                history_weeks=rule.history_weeks,
+                brand=brand,
+                network=network,
+            )
+            result = (
+                volume_spike(history, window, rule=rule)
+                if isinstance(rule, VolumeSpikeRule)
+                else negative_spike(history, window, rule=rule)
+            )
+            if result is None:
+                continue
+            scope = f"{brand}{f' on {network_name(network)}' if network else ''}"
+            figures = {**result.figures(), "brand": brand}
+            episode = _latest(session, rule.name, brand=brand, network=network, since=since)
+            if episode is not None:
+                update_firing(episode, session=session, now=now, figures=figures, notify=False)
+                continue
+            what = "Volume spike" if isinstance(rule, VolumeSpikeRule) else "Negative-share spike"
+            examples = _window_examples(session, since, now, brand, network, negative=what != "Volume spike")
+            firing = record_firing(
+                session=session,
+                rule=rule.name,
+                kind=rule.kind,
+                key=f"{rule.kind}:{brand}:{network or 'all'}:{window.start:%Y%m%dT%H%M}",
+                brand=brand,
+                network=network,
+                title=f"{what} for {scope}: {result.mentions} mentions in {rule.window_minutes} min",
+                reason=f"{what} for {scope}: {result.reason}.",
+                now=now,
+                figures=figures,
+                examples=examples_of(examples, session=session),
+                thread_ids=_threads_of(session, examples),
+            )
+            if firing is not None:
+                fired.append(firing)
+    return fired, []
+
+
+def _active_brands(session: Session, since: datetime, now: datetime) -> list[str]:
+    rows = session.exec(
+        select(Mention.brand)
+        .where(
+            col(Mention.created_at) >= since, col(Mention.created_at) <= now, col(Mention.is_own).is_(False)
+        )
+        .distinct()
+    )
+    return sorted(b for b in rows if b)
+
+
+def _latest(
+    session: Session, rule: str, *, brand: str, network: str | None, since: datetime
+) -> AlertFiring | None:
+    query = select(AlertFiring).where(
+        AlertFiring.rule == rule, AlertFiring.brand == brand, col(AlertFiring.updated_at) >= since
+    )
+    query = (
+        query.where(AlertFiring.network == network)
+        if network
+        else query.where(col(AlertFiring.network).is_(None))
+    )
+    return session.exec(query.order_by(col(AlertFiring.updated_at).desc()).limit(1)).first()
+
+
+def _window_examples(
+    session: Session, since: datetime, now: datetime, brand: str, network: str | None, *, negative: bool
+) -> list[int]:
+    """The most urgent customer mentions of the window (negative ones for a negative spike)."""
+    query = select(Mention.id).where(
+        col(Mention.created_at) >= since,
+        col(Mention.created_at) <= now,
+        col(Mention.is_own).is_(False),
+        Mention.brand == brand,
+    )
+    if network:
+        query = query.where(Mention.network == network)
+    if negative:
+        query = query.where(Mention.sentiment == "negative")
+    ids = session.exec(query.order_by(col(Mention.urgency).desc(), col(Mention.id)).limit(3)).all()
+    return [i for i in ids if i is not None]
+
+
+def _threads_of(session: Session, mention_ids: Sequence[int]) -> list[int]:
+    if not mention_ids:
+        return []
+    rows = session.exec(select(Mention.id, Mention.thread_id).where(col(Mention.id).in_(mention_ids))).all()
+    order = {m: t for m, t in rows}
+    return [order[m] for m in mention_ids if m in order]
+
+
+def _evaluate(
+    rule: AlertRule, session: Session, now: datetime, embed: Embed | None
+) -> tuple[list[AlertFiring], list[AlertFiring]] | None:
+    """(fired, updated) for a window rule; None for the rules that are not evaluated on the clock here."""
+    if isinstance(rule, SlaRule):
+        return sla_firings(rule, session, now)
+    if isinstance(rule, VolumeSpikeRule | NegativeSpikeRule):
+        return spike_firings(rule, session, now)
+    if isinstance(rule, IncidentRule):
+        return incident_firings(rule, session, now, embed)
+    return None

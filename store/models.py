@@ -100,7 +100,12 @@ class Thread(SQLModel, table=True):
 
 
 class Mention(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("network", "native_id", name="uq_mention_network_native"),)
+    __table_args__ = (
+        UniqueConstraint("network", "native_id", name="uq_mention_network_native"),
+        # Reports read a period's mentions; spike rules a brand's hours.
+        Index("ix_mention_created_at", "created_at"),
+        Index("ix_mention_brand_created_at", "brand", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     network: str = Field(max_length=20)

@@ -70,6 +70,12 @@ class EarfulApp(App[None]):
             return
         self.call_from_thread(self.open_customer, view.customer.id)
 
+    def action_alerts(self) -> None:
+        from tui.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))

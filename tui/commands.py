@@ -87,6 +87,9 @@ INBOX = [
     Command("inbox.bottom", "G", "cursor_bottom", "Bottom", "Last thread", show=False),
     Command("inbox.page_down", "ctrl+d", "page_down", "Half page down", "Half a page down", show=False),
     Command("inbox.page_up", "ctrl+u", "page_up", "Half page up", "Half a page up", show=False),
+    Command(
+        "inbox.alerts", "exclamation_mark", "app.alerts", "Alerts", "The alerts that fired lately", show=False
+    ),
     Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
     Command("app.quit", "q", "app.quit", "Quit", "Leave earful"),
 ]
@@ -135,6 +138,16 @@ CUSTOMER = [
     Command("customer.back", "escape", "back", "Back", "Back to where you were", priority=True),
     Command("customer.down", "j", "cursor_down", "Down", "Next row of the focused list", show=False),
     Command("customer.up", "k", "cursor_up", "Up", "Previous row of the focused list", show=False),
+    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
+]
+
+
+ALERTS = [
+    Command("alerts.open", "enter", "open_thread", "Open", "Open the alert's thread"),
+    Command("alerts.refresh", "r", "refresh", "Refresh", "Read the latest firings now"),
+    Command("alerts.back", "escape", "back", "Back", "Back to where you were", priority=True),
+    Command("alerts.down", "j", "cursor_down", "Down", "Next alert", show=False),
+    Command("alerts.up", "k", "cursor_up", "Up", "Previous alert", show=False),
     Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
 ]
 

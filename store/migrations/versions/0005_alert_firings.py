@@ -1,5 +1,5 @@
 """alert firings (rule, figures, examples, threads) and deliveries that know their firing, revision, kind, due time
-and digest
+and digest; mentions indexed by time and by brand and time (reports, spike rules)
 
 Revision ID: 0005
 Revises: 0004
@@ -21,6 +21,8 @@ _STR = sqlmodel.sql.sqltypes.AutoString
 
 
 def upgrade() -> None:
+    op.create_index("ix_mention_created_at", "mention", ["created_at"], unique=False)
+    op.create_index("ix_mention_brand_created_at", "mention", ["brand", "created_at"], unique=False)
     op.create_table(
         "alertfiring",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -72,3 +74,5 @@ def downgrade() -> None:
     with op.batch_alter_table("alertfiring", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_alertfiring_created_at"))
     op.drop_table("alertfiring")
+    op.drop_index("ix_mention_brand_created_at", table_name="mention")
+    op.drop_index("ix_mention_created_at", table_name="mention")

@@ -1,0 +1,82 @@
+"""`earful alerts ...`: what the rules are, what fired and where it went, and a test message to a subscriber."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+alerts_app = typer.Typer(
+    help="Alert rules, their history, and a test message to a subscriber.", no_args_is_help=True
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="earful.toml to use (default: $EARFUL_CONFIG, then ~/.config)"),
+]
+
+
+@alerts_app.command("history")
+def history(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many firings, newest first.")] = 30,
+    rule: Annotated[str | None, typer.Option(help="Only this rule's firings.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, for scripts.")] = False,
+) -> None:
+    """What fired, why, and each subscriber's delivery status."""
+    from earful.settings import load_settings
+    from responders.alert_history import history as load_history
+    from responders.alert_history import history_lines
+    from store import Store
+
+    store = Store(load_settings(config).database.url)
+    store.migrate()
+    rows = load_history(store, limit=limit, rule=rule)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_json()))
+        return
+    for line in history_lines(rows):
+        typer.echo(line)
+
+
+@alerts_app.command("test")
+def test(
+    name: Annotated[str, typer.Argument(help="The subscriber's name in [[alerts.subscribers]].")],
+    config: ConfigOption = None,
+) -> None:
+    """Send a test message to one subscriber now, and say whether it got through."""
+    from earful.settings import load_settings
+    from responders.delivery import send_test
+
+    settings = load_settings(config).alerts
+    subscriber = settings.subscriber(name)
+    if subscriber is None:
+        known = ", ".join(s.name for s in settings.subscribers) or "none configured"
+        typer.echo(f"earful: no subscriber named {name!r} (subscribers: {known})", err=True)
+        raise typer.Exit(2)
+    error = send_test(subscriber, settings)
+    if error is None:
+        typer.echo(f"Test alert delivered to {name}.")
+        return
+    typer.echo(f"earful: the test alert to {name} failed: {error}", err=True)
+    raise typer.Exit(1)
+
+
+@alerts_app.command("rules")
+def rules(config: ConfigOption = None) -> None:
+    """The rules in force and who hears each (subscriber names only: their URLs are secrets)."""
+    from earful.settings import load_settings
+
+    settings = load_settings(config).alerts
+    for rule in settings.effective_rules():
+        knobs = rule.model_dump(exclude={"name", "kind", "brands", "networks", "enabled"})
+        scope = [f"brands {', '.join(rule.brands)}"] if rule.brands else []
+        scope += [f"networks {', '.join(rule.networks)}"] if rule.networks else []
+        who = [s.name for s in settings.subscribers if not s.rules or rule.name in s.rules]
+        state = "" if rule.enabled else " (disabled)"
+        settings_text = ", ".join(f"{k}={v}" for k, v in knobs.items())
+        typer.echo(f"{rule.name} [{rule.kind}]{state}: {settings_text}")
+        typer.echo(f"    {'; '.join(scope) or 'every brand and network'}; to: {', '.join(who) or 'nobody'}")
