@@ -156,13 +156,18 @@ def mention_firings(
         ]
         if not matched:
             continue
+        key = _run_key(mention, thread)
+        told = _rules_told(key, session=session)
+        matched = [(rule, why) for rule, why in matched if rule.name not in told]
+        if not matched:
+            continue  # the customer is still waiting on the same unanswered run: its alert already said it
         rule, why = matched[0]
         title, reason = _describe(mention, identity, why)
         firing = record_firing(
             session=session,
             rule=rule.name,
             kind=rule.kind,
-            key=f"mention:{mention.id}",
+            key=key,
             brand=mention.brand or None,
             network=mention.network,
             title=title,
@@ -184,6 +189,21 @@ def mention_firings(
     return fired
 
 
+def _run_key(mention: Mention, thread: Thread) -> str:
+    """What one per-mention alert is about: a customer's unanswered run in a thread (from their first message
+    nobody answered), so three angry posts in a row alert once and a new complaint after an answer alerts again."""
+    if thread.awaiting_since is None or thread.id is None:
+        return f"mention:{mention.id}"
+    return f"thread:{thread.id}:{as_utc(thread.awaiting_since).isoformat(timespec='seconds')}"
+
+
+def _rules_told(key: str, *, session: Session) -> set[str]:
+    told: set[str] = set()
+    for figures in session.exec(select(AlertFiring.figures).where(AlertFiring.key == key)):
+        told.update(figures.get("rules", []))
+    return told
+
+
 def rule_matches(
     rule: AlertRule, mention: Mention, identity: Identity, customer: Customer | None
 ) -> str | None:
@@ -197,9 +217,7 @@ def rule_matches(
         if customer is not None and customer.tier in rule.customer_tiers:
             return f"{_kind(mention).capitalize()} from a {customer.tier.upper()} customer"
         if rule.min_followers and identity.followers >= rule.min_followers:
-            return (
-                f"{_kind(mention).capitalize()} from an account with {plural(identity.followers, 'follower')}"
-            )
+            return f"{_kind(mention).capitalize()} from a big account"
         return None
     if isinstance(rule, TermsRule):
         post = Post(
@@ -212,7 +230,7 @@ def rule_matches(
         return None
     if isinstance(rule, NegativeReachRule):
         if (mention.sentiment or "") == "negative" and identity.followers >= rule.min_followers:
-            return f"Negative {_kind(mention)} from an account with {plural(identity.followers, 'follower')}"
+            return f"Negative {_kind(mention)} from a big account"
         return None
     return None
 

@@ -138,7 +138,7 @@ def recent_firings(
     *, session: Session, limit: int = 50, since: datetime | None = None
 ) -> list[tuple[AlertFiring, list[AlertEvent]]]:
     """The latest firings, newest first, each with its deliveries (oldest first)."""
-    query = select(AlertFiring).order_by(col(AlertFiring.updated_at).desc(), col(AlertFiring.id).desc())
+    query = select(AlertFiring).order_by(col(AlertFiring.created_at).desc(), col(AlertFiring.id).desc())
     if since is not None:
         query = query.where(col(AlertFiring.updated_at) >= since)
     firings = list(session.exec(query.limit(limit)).all())

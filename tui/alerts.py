@@ -65,10 +65,11 @@ class AlertsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#firings", DataTable)
-        table.add_column("When (UTC)", width=16, key="when")
-        table.add_column("Rule", width=18, key="rule")
-        table.add_column("Alert", key="title")
-        table.add_column("Deliveries", width=28, key="deliveries")
+        table.add_column("When (UTC)", width=11, key="when")
+        table.add_column("Rule", width=16, key="rule")
+        table.add_column("Deliveries", width=20, key="deliveries")
+        # The alert takes what is left, so the row never runs off the screen.
+        table.add_column("Alert", width=max(20, self.app.size.width - 11 - 16 - 20 - 10), key="title")
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
 
@@ -94,8 +95,8 @@ class AlertsScreen(Screen[None]):
             table.add_row(
                 Text(f"{row.created_at:%m-%d %H:%M}"),
                 literal(row.rule, one_line=True),
-                literal(row.title + (f" (update {row.revision})" if row.revision else ""), one_line=True),
                 _deliveries(row),
+                literal(row.title + (f" (update {row.revision})" if row.revision else ""), one_line=True),
                 key=str(row.id),
             )
         if self.rows:

@@ -53,9 +53,11 @@ def test_each_mention_rule_fires_on_what_it_describes_and_nothing_else(sqlite_st
     assert sorted(by_rule) == ["critical", "legal", "loud-and-angry", "vip"]
     assert by_rule["critical"].examples[0]["text"] == "my order never arrived"
     assert "Critical complaint about acme on X from @a" in by_rule["critical"].reason
-    assert "80,000 followers" in by_rule["vip"].reason
+    assert "from a big account" in by_rule["vip"].reason and "(80,000 followers)" in by_rule["vip"].reason
     assert "lawyer OR lawsuit" in by_rule["legal"].reason
-    assert "Negative complaint" in by_rule["loud-and-angry"].reason
+    assert by_rule["loud-and-angry"].reason.startswith(
+        "Negative complaint from a big account about acme on X"
+    )
     # The quiet customer (5) and the brand's own post (6) trip nothing.
     assert all(f.examples[0]["handle"] not in ("e", "acme") for f in fired)
 
@@ -218,7 +220,9 @@ quiet_hours = "22:00-07:00"
     assert not subscriber.wants("critical", "acme", "x")
 
 
-def test_a_subscriber_url_comes_from_the_secrets_file_or_environment_never_the_toml(tmp_path: Path, monkeypatch):
+def test_a_subscriber_url_comes_from_the_secrets_file_or_environment_never_the_toml(
+    tmp_path: Path, monkeypatch
+):
     config = tmp_path / "earful.toml"
     config.write_text('[[alerts.subscribers]]\nname = "oncall"\nurl_env = "ONCALL_HOOK"\n', encoding="utf-8")
     secrets = tmp_path / "secrets.env"
@@ -235,3 +239,30 @@ def test_a_subscriber_url_comes_from_the_secrets_file_or_environment_never_the_t
     secrets.write_text("", encoding="utf-8")
     with pytest.raises(SettingsError, match="takes its URL from ONCALL_HOOK"):
         load_settings(config)
+
+
+def test_a_customer_posting_again_before_an_answer_is_one_alert_and_after_an_answer_a_new_one(
+    sqlite_store, make_mention
+):
+    settings = AlertSettings(rules=[TierRule(name="critical"), VipRule(name="vip", min_followers=1000)])
+    first = fire(sqlite_store, settings, make_mention("1", text="my card was charged twice", tier="critical"))
+    again = fire(
+        sqlite_store,
+        settings,
+        make_mention("2", text="hello??", tier="critical", minutes=2),
+        make_mention("3", text="answer me!!", tier="critical", minutes=3),
+    )
+    assert len(first) == 1 and again == []
+    # The same run now trips a rule it had not: its subscribers hear it, the others are not told twice.
+    bigger = fire(
+        sqlite_store,
+        settings,
+        make_mention("4", text="still nothing", tier="critical", minutes=4, followers=5000),
+    )
+    assert [(f.rule, f.figures["rules"]) for f in bigger] == [("vip", ["vip"])]
+    # The brand answers; the customer's next complaint is news again.
+    fire(sqlite_store, settings, make_mention("5", text="we are on it", own=True, author="acme", minutes=5))
+    later = fire(
+        sqlite_store, settings, make_mention("6", text="it happened again", tier="critical", minutes=60)
+    )
+    assert [f.rule for f in later] == ["critical"]
