@@ -9,7 +9,7 @@ past hour, 3 customers minimum:
   playback fault); 1.26 at 0.7; none at 0.8 or 0.85.
 - the real fault of 2017-11-28 (customers replying "same problem here" to each other from 20:26 UTC): one
   incident of 6 customers at 0.75, 5 at 0.8 and 0.85.
-- recall: 12 themes of 4 paraphrased complaints (bench.detection.THEMES) posted into 80 real hours of
+- recall: 12 themes of 4 paraphrased complaints (bench.bench_incidents.THEMES) posted into 80 real hours of
   complaints: 67% become an incident of their own at 0.75, 42% at 0.8, 8% at 0.85 (the rule's first default);
   at 0.7 themes absorb unrelated complaints (35% stay pure).
 The tests below assert the behaviour on hand-written complaints and, on the real data, no incident in a quiet
@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bench import detection
+from bench import incidents as bench_incidents
 from nlp import Classifier
 from responders.incidents import (
     DEFAULT_SIMILARITY,
@@ -148,15 +149,17 @@ def test_a_quiet_week_of_real_complaints_raises_no_incident(classifier, spotify)
         for t in spotify
         if datetime(2017, 11, 6, tzinfo=UTC) <= t.created_at < datetime(2017, 11, 13, tzinfo=UTC)
     ]
-    complaints = detection.complaint_items(week, classifier)
+    complaints = bench_incidents.complaint_items(week, classifier)
     assert len(complaints) > 500
-    assert detection.scan_incidents(complaints, classifier.embed, similarity=DEFAULT_SIMILARITY) == []
+    assert bench_incidents.scan_incidents(complaints, classifier.embed, similarity=DEFAULT_SIMILARITY) == []
 
 
 def test_a_real_fault_is_one_incident_as_it_grows(classifier, spotify) -> None:
     start, end = datetime(2017, 11, 28, 19, tzinfo=UTC), datetime(2017, 11, 29, 1, tzinfo=UTC)
-    complaints = detection.complaint_items([t for t in spotify if start <= t.created_at < end], classifier)
-    [incident] = detection.scan_incidents(complaints, classifier.embed, similarity=DEFAULT_SIMILARITY)
+    complaints = bench_incidents.complaint_items(
+        [t for t in spotify if start <= t.created_at < end], classifier
+    )
+    [incident] = bench_incidents.scan_incidents(complaints, classifier.embed, similarity=DEFAULT_SIMILARITY)
     assert incident.customers >= 5
     assert (
         datetime(2017, 11, 28, 20, 20, tzinfo=UTC)
@@ -169,8 +172,8 @@ def test_a_real_fault_is_one_incident_as_it_grows(classifier, spotify) -> None:
 def test_paraphrased_themes_in_real_traffic(classifier, spotify) -> None:
     hours = [datetime(2017, 11, day, hour, tzinfo=UTC) for day, hour in ((2, 15), (7, 20), (9, 17), (14, 22))]
     background = [t for t in spotify if any(h <= t.created_at < h + timedelta(hours=1) for h in hours)]
-    figures = detection.theme_recall(
-        detection.complaint_items(background, classifier),
+    figures = bench_incidents.theme_recall(
+        bench_incidents.complaint_items(background, classifier),
         hours,
         classifier.embed,
         similarity=DEFAULT_SIMILARITY,
