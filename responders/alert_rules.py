@@ -22,6 +22,13 @@ from store.threads import TIER_ORDER
 NETWORKS = ("x", "mastodon", "bluesky", "reddit")
 
 
+def known_networks(value: list[str]) -> list[str]:
+    unknown = [n for n in value if n not in NETWORKS]
+    if unknown:
+        raise ValueError(f"unknown network {unknown[0]!r}; choose from {', '.join(NETWORKS)}")
+    return value
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -34,10 +41,7 @@ class _Rule(BaseModel):
     @field_validator("networks")
     @classmethod
     def _known_networks(cls, value: list[str]) -> list[str]:
-        unknown = [n for n in value if n not in NETWORKS]
-        if unknown:
-            raise ValueError(f"unknown network {unknown[0]!r}; choose from {', '.join(NETWORKS)}")
-        return value
+        return known_networks(value)
 
     def applies(self, brand: str | None, network: str | None) -> bool:
         if not self.enabled:

@@ -20,7 +20,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from responders.alert_rules import NETWORKS
+from responders.alert_rules import known_networks
 from responders.alert_text import alert_message
 from store.clock import as_utc
 from store.models import AlertEvent, AlertFiring
@@ -61,10 +61,7 @@ class Subscriber(BaseModel):
     @field_validator("networks")
     @classmethod
     def _known_networks(cls, value: list[str]) -> list[str]:
-        unknown = [n for n in value if n not in NETWORKS]
-        if unknown:
-            raise ValueError(f"unknown network {unknown[0]!r}; choose from {', '.join(NETWORKS)}")
-        return value
+        return known_networks(value)
 
     @field_validator("timezone")
     @classmethod

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlmodel import select
+from webhook_kit import Receiver, closed_port
 
 from responders.alert_rules import TierRule
 from responders.alerts import AlertSettings, queue_alerts
@@ -29,24 +27,6 @@ def run(args: list[str], tmp_path, env: dict[str, str]) -> subprocess.CompletedP
     return subprocess.run(
         EARFUL + args, capture_output=True, text=True, timeout=120, env=environment, check=False
     )
-
-
-def webhook() -> tuple[ThreadingHTTPServer, list[dict]]:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0")))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, received
 
 
 CONFIG = """
@@ -71,15 +51,13 @@ rules = ["incident"]
 
 
 def test_rules_test_message_and_history(tmp_path, make_mention):
-    server, received = webhook()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]
+    server = Receiver()
+    dead_port = closed_port()
     config = tmp_path / "earful.toml"
     config.write_text(CONFIG, encoding="utf-8")
     database = f"sqlite:///{tmp_path}/e.db"
     env = {
-        "ONCALL_URL": f"json://127.0.0.1:{server.server_address[1]}/hook",
+        "ONCALL_URL": server.url,
         "PR_URL": f"json://pr:s3cretpass@127.0.0.1:{dead_port}/hook",
         "EARFUL_DATABASE__URL": database,
     }
@@ -92,7 +70,7 @@ def test_rules_test_message_and_history(tmp_path, make_mention):
 
         ok = run(["alerts", "test", "oncall", "-c", str(config)], tmp_path, env)
         assert ok.returncode == 0 and "Test alert delivered to oncall" in ok.stdout
-        assert received and "earful test alert" in received[0]["title"]
+        assert server.titles and "earful test alert" in server.titles[0]
 
         down = run(["alerts", "test", "pr-lead", "-c", str(config)], tmp_path, env)
         assert down.returncode == 1 and "the test alert to pr-lead failed" in down.stderr
@@ -125,5 +103,4 @@ def test_rules_test_message_and_history(tmp_path, make_mention):
         row = json.loads(as_json.stdout.splitlines()[0])
         assert row["rule"] == "urgent-mention" and row["deliveries"][0]["status"] == "pending"
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()

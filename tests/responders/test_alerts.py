@@ -3,19 +3,17 @@ through apprise's json:// plugin."""
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
 from sqlmodel import col, select
+from webhook_kit import Receiver, closed_port
 
 from responders import firing as firing_module
 from responders.alert_text import alert_message
@@ -32,41 +30,6 @@ T0 = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 CRITICAL_TEXT = "My card was charged 3 times and support won't answer!! <b>fix it</b>"
 
 
-class Receiver:
-    """A webhook endpoint that records every request it gets."""
-
-    def __init__(self, port: int = 0) -> None:
-        self.requests: list[dict[str, object]] = []
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append(
-                    {
-                        "path": self.path,
-                        "content_type": self.headers.get("Content-Type", ""),
-                        "json": json.loads(self.rfile.read(length)),
-                    }
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
@@ -80,12 +43,6 @@ def alert_store(tmp_path: Path) -> Iterator[Store]:
     s.migrate()
     yield s
     s.dispose()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scored(

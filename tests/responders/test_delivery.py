@@ -4,19 +4,16 @@ hold up the others; a poisoned message does not block the ones behind it; giving
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 from sqlmodel import col, select
+from webhook_kit import Receiver, closed_port
 
 from responders.alerts import AlertSettings
 from responders.delivery import DeliveryReport, deliver_pending, send_test
@@ -32,53 +29,11 @@ SECRET = "hunter2secret"
 CAP = 300.0
 
 
-class Receiver:
-    """A webhook endpoint recording every notification; `reject` picks the ones it answers with HTTP 500."""
-
-    def __init__(self, port: int = 0, reject: Callable[[dict[str, Any]], bool] = lambda _: False) -> None:
-        self.messages: list[dict[str, Any]] = []
-        received = self.messages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                payload = json.loads(self.rfile.read(length))
-                refused = reject(payload)
-                if not refused:
-                    received.append(payload)
-                self.send_response(500 if refused else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def titles(self) -> list[str]:
-        return [str(m["title"]) for m in self.messages]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def settings_for(*subscribers: tuple[str, str], **options: Any) -> AlertSettings:

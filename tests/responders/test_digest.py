@@ -3,17 +3,16 @@ hourly and daily digests in a subscriber's own time zone, and folding exactly on
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import SecretStr
 from sqlmodel import col, select
+from webhook_kit import Receiver
 
 from responders.alert_rules import IncidentRule, TierRule
 from responders.alerts import AlertSettings
@@ -26,39 +25,6 @@ from store.mentions import save_mentions
 from store.models import AlertEvent, AlertFiring
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1 that records the title and message of every notification."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, Any]] = []
-        received = self.messages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def titles(self) -> list[str]:
-        return [str(m["title"]) for m in self.messages]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 @pytest.fixture

@@ -1,0 +1,65 @@
+"""A webhook endpoint on 127.0.0.1 that records what apprise's json:// plugin posts to it: what the alert tests
+deliver to, and what they take down (`closed_port`) to see a subscriber fail."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    """Records every notification; `reject` picks the ones it answers with HTTP 500 (and does not keep)."""
+
+    def __init__(self, port: int = 0, reject: Callable[[dict[str, Any]], bool] = lambda _: False) -> None:
+        self.requests: list[dict[str, Any]] = []
+        received = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = json.loads(self.rfile.read(length))
+                refused = reject(payload)
+                if not refused:
+                    received.append(
+                        {
+                            "path": self.path,
+                            "content_type": self.headers.get("Content-Type", ""),
+                            "json": payload,
+                        }
+                    )
+                self.send_response(500 if refused else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = int(self.server.server_address[1])
+        self.url = f"json://127.0.0.1:{self.port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [r["json"] for r in self.requests]
+
+    @property
+    def titles(self) -> list[str]:
+        return [str(m["title"]) for m in self.messages]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def closed_port() -> int:
+    """A port nothing listens on (a subscriber that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
