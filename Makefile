@@ -8,9 +8,24 @@ TORCH  ?= torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test bench lint train train-cv eval clean
+.PHONY: install system demo test bench lint train train-cv eval clean
 
-install: $(STAMP)
+install: system $(STAMP)
+
+# The report's PDF needs Pango (WeasyPrint) and its test turns pages into PNGs with pdftoppm. Debian-family
+# machines get them from apt when run as root; elsewhere the missing ones are named, with the package to install.
+system:
+	@missing=""; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	ldconfig -p 2>/dev/null | grep -q libpango-1.0 || missing="$$missing libpango-1.0-0"; \
+	ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y -q $$missing >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+		else \
+			echo "earful's report needs:$$missing (install them with your package manager)"; \
+		fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

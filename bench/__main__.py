@@ -1,5 +1,6 @@
 """`make bench`: classification throughput, ingest-to-stored latency through the headless demo, and the desk's
-speed (opening the inbox over 100,000 threads; key press to screen while mentions stream in).
+speed (opening the inbox over 100,000 threads; key press to screen while mentions stream in), and the report's
+build time over a week of 1,000,000 mentions (`python -m bench report`, bench/report.py).
 
 Figures are printed, never asserted: speed targets live here, not in the tests. `python -m bench classify` runs only
 the side-by-side of earful's classifier and a plain `transformers` pipeline (bench/classify.py).
@@ -97,16 +98,46 @@ def desk() -> dict[str, object]:
     return result
 
 
+def detection() -> dict[str, object]:
+    import tempfile
+    from pathlib import Path
+
+    from bench.detection import report, run
+
+    with tempfile.TemporaryDirectory(prefix="earful-bench-detection-") as workdir:
+        result = run(Path(workdir))
+    report(result)
+    return result
+
+
+def report_build() -> dict[str, object]:
+    import tempfile
+    from pathlib import Path
+
+    from bench.report import report, run
+
+    with tempfile.TemporaryDirectory(prefix="earful-bench-report-") as workdir:
+        result = run(Path(workdir))
+    report(result)
+    return result
+
+
 def main() -> None:
     sections = sys.argv[1:]
-    if sections not in ([], ["classify"], ["desk"]):
-        sys.exit("usage: python -m bench [classify|desk]")
+    if sections not in ([], ["classify"], ["desk"], ["detection"], ["report"]):
+        sys.exit("usage: python -m bench [classify|desk|detection|report]")
     print(f"earful bench ({os.cpu_count()} CPU cores)")
     if sections == ["classify"]:
         print(json.dumps({"classifier_vs_pipeline": classifier_vs_pipeline()}))
         return
     if sections == ["desk"]:
         print(json.dumps({"desk": desk()}))
+        return
+    if sections == ["detection"]:
+        print(json.dumps({"detection": detection()}, default=str))
+        return
+    if sections == ["report"]:
+        print(json.dumps({"report": report_build()}))
         return
     c = classification()
     print(
@@ -128,6 +159,7 @@ def main() -> None:
             f"sustained ingest, sandbox -> store, {mode}: {figures['per_s']} mentions/s over {figures['mentions']}"
         )
     desk_figures = desk()
+    report_figures = report_build()
     print(
         json.dumps(
             {
@@ -136,6 +168,7 @@ def main() -> None:
                 "ingest_rate": rates,
                 "classifier_vs_pipeline": versus,
                 "desk": desk_figures,
+                "report": report_figures,
             }
         )
     )

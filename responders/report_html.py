@@ -1,41 +1,74 @@
-"""The weekly report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, nothing fetched. WeasyPrint prints
+the same page to report.pdf (A4, numbered pages), so its print CSS lives here too.
 
-Every string that came from the internet (names, handles, mention text) goes through `_e`: html.escape with
-quotes, after dropping control characters. A Content-Security-Policy forbids scripts and remote loads as well,
-so a slip in escaping still could not run anything.
+Every string that came from the internet (names, handles, mention text, entities) goes through `_e`: html.escape
+with quotes, after dropping control characters. A Content-Security-Policy forbids scripts and remote loads as
+well, so a slip in escaping still could not run anything. The charts are matplotlib's SVG with text drawn as
+outlines (see report_charts), so they carry no text that could be markup.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from responders.report_model import SENTIMENTS, ThreadRow, WeekData, human_duration, network_name, plural
+from responders.report_model import (
+    TIERS,
+    Change,
+    Good,
+    Kind,
+    ReportData,
+    ThreadRow,
+    change,
+    human_duration,
+    network_name,
+)
 from responders.safe import one_line, strip_controls
 
-URGENT_ROWS = 15
 MESSAGE_CHARS = 160
-COLOURS = {"negative": "#c0392b", "neutral": "#95a5a6", "positive": "#27ae60", "unscored": "#d5d8dc"}
 
 _CSS = """
-body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933;
+body { font: 14px/1.45 "DejaVu Sans", system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933;
        margin: 2rem auto; max-width: 72rem; padding: 0 1rem; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-h2 { font-size: 1.15rem; margin-top: 2rem; }
+h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
 .sub { color: #616e7c; margin-top: 0; }
-.figures { display: flex; gap: 1rem; flex-wrap: wrap; }
-.figure { border: 1px solid #d9e2ec; border-radius: 6px; padding: .8rem 1.1rem; min-width: 9rem; }
-.figure b { display: block; font-size: 1.7rem; }
-.figure span { color: #616e7c; font-size: .85rem; }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-th, td { text-align: left; padding: .4rem .5rem; border-bottom: 1px solid #e4e7eb; vertical-align: top; }
+.figures { display: flex; gap: .6rem; flex-wrap: wrap; margin: 1rem 0; }
+.figure { box-sizing: border-box; border: 1px solid #d9e2ec; border-radius: 6px; padding: .5rem .8rem;
+          width: 10.5rem; }
+.figure b { display: block; font-size: 1.45rem; }
+.figure span { display: block; color: #616e7c; font-size: .8rem; }
+.better { color: #1e7b3c; } .worse { color: #b42318; } .same { color: #7b8794; }
+.figure .change { font-size: .75rem; }
+.charts { display: flex; gap: 1rem; flex-wrap: wrap; }
+.chart { width: 100%; height: auto; }
+.half { flex: 1 1 20rem; min-width: 0; }
+.half .chart { width: 100%; }
+table { border-collapse: collapse; width: 100%; font-size: .85rem; }
+th, td { text-align: left; padding: .3rem .45rem; border-bottom: 1px solid #e4e7eb; vertical-align: top; }
 th { background: #f5f7fa; }
-td.num { text-align: right; white-space: nowrap; }
-td.msg { max-width: 28rem; overflow-wrap: anywhere; }
+thead { display: table-header-group; }
+td.num, th.num { text-align: right; white-space: nowrap; overflow-wrap: normal; }
+table.fixed { table-layout: fixed; font-size: .8rem; }
+td.msg { overflow-wrap: anywhere; }
+td .change { display: block; font-size: .75rem; }
 .tier-critical { color: #a61b1b; font-weight: 600; }
 .tier-high { color: #b7590b; font-weight: 600; }
-svg text { font: 12px system-ui, sans-serif; fill: #3e4c59; }
+.note { color: #616e7c; font-size: .8rem; }
 footer { margin-top: 2rem; color: #9aa5b1; font-size: .8rem; }
+@page { size: A4; margin: 14mm 12mm 16mm 12mm;
+        @bottom-right { content: "Page " counter(page) " of " counter(pages); font: 8pt "DejaVu Sans", sans-serif;
+                        color: #7b8794; } }
+@media print {
+  body { margin: 0; max-width: none; padding: 0; font-size: 9pt; }
+  h1 { font-size: 17pt; margin-top: 0; }
+  h2 { font-size: 12pt; break-after: avoid; }
+  .figures { gap: 2.5mm; }
+  .figure { width: 44mm; padding: 2mm 3mm; }
+  .figure b { font-size: 15pt; }
+  .half { flex: 1 1 85mm; }
+  .chart, tr { break-inside: avoid; }
+}
 """
 
 
@@ -43,116 +76,270 @@ def _e(value: object) -> str:
     return html.escape(strip_controls(str(value)), quote=True)
 
 
-def render_report(data: WeekData) -> str:
-    last_day = data.days[-1].day
-    median = data.median_first_response_seconds
-    figures = [
-        (f"{len(data.threads):,}", "threads"),
-        (f"{data.mentions:,}", "customer mentions"),
-        (f"{data.complaints:,}", "complaints"),
-        (human_duration(median) if median is not None else "–", "median first response"),
+def _duration(seconds: float | None) -> str:
+    return "–" if seconds is None else human_duration(seconds)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def _change_span(delta: Change) -> str:
+    return f'<span class="change {delta.tone}">{_e(delta.text)}</span>' if delta.text else ""
+
+
+def headline(data: ReportData) -> list[tuple[str, str, Change]]:
+    """The figures at the top, each as (value, what it is, its change against the previous period)."""
+    now, before, vs = data.current, data.prior, data.previous.short
+    all_now, all_before = now.tier_response("all"), before.tier_response("all")
+
+    def figure(value: str, what: str, a: float | None, b: float | None, kind: Kind, good: Good) -> tuple:
+        return value, what, change(a, b, kind=kind, good=good, vs=vs)
+
+    return [
+        figure(f"{now.mentions:,}", "customer mentions", now.mentions, before.mentions, "count", "either"),
+        figure(f"{now.complaints:,}", "complaints", now.complaints, before.complaints, "count", "down"),
+        figure(
+            _percent(now.negative_percent),
+            "negative",
+            now.negative_percent,
+            before.negative_percent,
+            "share",
+            "down",
+        ),
+        figure(f"{now.threads:,}", "active threads", now.threads, before.threads, "count", "either"),
+        figure(
+            _duration(all_now.median_seconds),
+            "median first response",
+            all_now.median_seconds,
+            all_before.median_seconds,
+            "duration",
+            "down",
+        ),
+        figure(
+            _duration(all_now.p90_seconds),
+            "p90 first response",
+            all_now.p90_seconds,
+            all_before.p90_seconds,
+            "duration",
+            "down",
+        ),
+        figure(
+            _percent(all_now.sla_met_percent),
+            "SLA met",
+            all_now.sla_met_percent,
+            all_before.sla_met_percent,
+            "share",
+            "up",
+        ),
+        figure(f"{now.brand_posts:,}", "brand posts", now.brand_posts, before.brand_posts, "count", "either"),
     ]
-    figure_html = "\n".join(
-        f'<div class="figure"><b>{_e(value)}</b><span>{_e(label)}</span></div>' for value, label in figures
+
+
+def render_report(data: ReportData, charts: dict[str, str]) -> str:
+    figures = "\n".join(
+        f'<div class="figure"><b>{_e(value)}</b><span>{_e(what)}</span>{_change_span(delta)}</div>'
+        for value, what, delta in headline(data)
     )
+    period, previous = data.period, data.previous
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>earful weekly report {_e(data.week)}</title>
+<title>earful {_e(period.title)}</title>
 <style>{_CSS}</style>
 </head>
 <body>
-<h1>Weekly report {_e(data.week)}</h1>
-<p class="sub">{data.start:%a %d %b %Y} to {last_day:%a %d %b %Y}, UTC</p>
+<h1>{_e(period.title)}</h1>
+<p class="sub">{_e(period.describe())}; changes against {_e(previous.label)} ({_e(previous.describe())}).</p>
 <section class="figures">
-{figure_html}
+{figures}
 </section>
-<h2>Customer mentions per day, by sentiment</h2>
-{volume_chart(data)}
+<section class="charts">
+{charts["volume"]}
+<div class="half">{charts["sentiment"]}</div>
+<div class="half">{charts["urgency"]}</div>
+</section>
+<section>
+<h2>First response and SLA</h2>
+{charts["response"]}
+{response_table(data)}
+<h2>Responders</h2>
+{responder_table(data)}
+<h2>Saved replies</h2>
+{template_table(data)}
+</section>
+<section>
+<h2>Entities and complaint topics</h2>
+<section class="charts">
+<div class="half">{charts["entities"]}</div>
+<div class="half">{charts["topics"]}</div>
+</section>
+<p class="note">{_e(topic_note(data))}</p>
+<h2>Customers with the most complaints</h2>
+{complainer_table(data)}
 <h2>Most urgent threads</h2>
-{urgent_table(data.threads)}
-<footer>Generated by earful on {data.generated_at:%Y-%m-%d %H:%M} UTC. Every thread of the week is in
-threads.csv.</footer>
+{urgent_table(data.urgent)}
+</section>
+<footer>Generated by earful on {data.generated_at:%Y-%m-%d %H:%M} UTC. Every thread of the period is in threads.csv
+({data.thread_rows:,} rows), every mention in mentions.csv ({data.mention_rows:,} rows).</footer>
 </body>
 </html>
 """
 
 
-def volume_chart(data: WeekData, *, width: int = 720, height: int = 260) -> str:
-    """A stacked bar per day (negative at the bottom), with totals above and a legend below."""
-    left, right, top, bottom = 40, 10, 20, 60
-    plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max((d.total for d in data.days), default=0) or 1
-    slot = plot_w / len(data.days)
-    bar_w = slot * 0.6
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-labelledby="chart-title">',
-        f'<title id="chart-title">Customer mentions per day in {_e(data.week)}, by sentiment</title>',
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#9aa5b1"/>',
-        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{peak:,}</text>',
-        f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>',
+def _table(
+    head: Sequence[tuple[str, str]], rows: Iterable[Sequence[str]], empty: str, widths: Sequence[int] = ()
+) -> str:
+    """`head`: (title, CSS class of the column: "", "num" or "msg"); `rows`: cells already escaped; `widths`:
+    per cent of the width per column (a fixed layout), or none (sized by content)."""
+
+    def cell(tag: str, content: str, css: str) -> str:
+        return f'<{tag} class="{css}">{content}</{tag}>' if css else f"<{tag}>{content}</{tag}>"
+
+    body = [
+        "<tr>" + "".join(cell("td", c, css) for c, (_t, css) in zip(row, head, strict=True)) + "</tr>"
+        for row in rows
     ]
-    for i, day in enumerate(data.days):
-        x = left + i * slot + (slot - bar_w) / 2
-        y = float(top + plot_h)
-        detail = ", ".join(f"{day.counts[s]} {s}" for s in SENTIMENTS if day.counts[s])
-        parts.append(f'<g class="day" data-day="{day.day.isoformat()}">')
-        summary = plural(day.total, "mention") + (f": {detail}" if detail else "")
-        parts.append(f"<title>{day.day:%a %d %b}: {summary}</title>")
-        for sentiment in SENTIMENTS:
-            count = day.counts[sentiment]
-            if not count:
-                continue
-            h = plot_h * count / peak
-            y -= h
-            parts.append(
-                f'<rect class="{sentiment}" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS[sentiment]}"/>'
-            )
-        centre = x + bar_w / 2
-        parts.append(f'<text x="{centre:.1f}" y="{y - 4:.1f}" text-anchor="middle">{day.total:,}</text>')
-        parts.append(
-            f'<text x="{centre:.1f}" y="{top + plot_h + 16}" text-anchor="middle">{day.day:%a %d}</text>'
-        )
-        parts.append("</g>")
-    parts.extend(_legend(left, height - 18))
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _legend(x: float, y: float) -> Iterable[str]:
-    for sentiment in SENTIMENTS:
-        yield f'<rect x="{x}" y="{y - 10}" width="12" height="12" fill="{COLOURS[sentiment]}"/>'
-        yield f'<text x="{x + 16}" y="{y}">{sentiment}</text>'
-        x += 110
-
-
-def urgent_table(rows: list[ThreadRow], limit: int = URGENT_ROWS) -> str:
-    if not rows:
-        return "<p>No thread had any activity this week.</p>"
-    ranked = sorted(rows, key=lambda r: (-r.urgency, -r.last_activity.timestamp(), r.thread_id))[:limit]
-    head = (
-        "<tr><th>Thread</th><th>Customer</th><th>Network</th><th>Urgency</th><th>Status</th>"
-        "<th>Assignee</th><th>First message</th><th>First response</th></tr>"
+    if not body:
+        return f"<p>{_e(empty)}</p>"
+    titles = "".join(cell("th", _e(t), css) for t, css in head)
+    columns = "".join(f'<col style="width: {int(w)}%">' for w in widths)
+    opening = f'<table class="fixed">\n<colgroup>{columns}</colgroup>' if widths else "<table>"
+    return (
+        f"{opening}\n<thead><tr>{titles}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
     )
-    body = []
-    for r in ranked:
-        who = r.customer + (f" (@{r.handle})" if r.handle else "")
-        tier_class = f"num tier-{r.tier}" if r.tier in ("critical", "high") else "num"
-        body.append(
-            "<tr>"
-            f'<td class="num">{r.thread_id}</td>'
-            f"<td>{_e(who)}</td>"
-            f"<td>{_e(network_name(r.network))}</td>"
-            f'<td class="{tier_class}">{r.urgency} {_e(r.tier)}</td>'
-            f"<td>{_e(r.status)}</td>"
-            f"<td>{_e(r.assignee)}</td>"
-            f'<td class="msg">{_e(one_line(r.first_message, MESSAGE_CHARS))}</td>'
-            f'<td class="num">{_e(r.first_response)}</td>'
-            "</tr>"
+
+
+def response_table(data: ReportData) -> str:
+    vs = data.previous.short
+    rows = []
+    for tier in (*TIERS, "all"):
+        now, before = data.current.tier_response(tier), data.prior.tier_response(tier)
+        if not (now.answered or now.met or now.missed or now.waiting):
+            continue
+        budget = data.sla_minutes.get(tier)
+        median = change(now.median_seconds, before.median_seconds, kind="duration", good="down", vs=vs)
+        met = change(now.sla_met_percent, before.sla_met_percent, kind="share", good="up", vs=vs)
+        rows.append(
+            (
+                f"<b>{_e(tier)}</b>" if tier == "all" else _e(tier),
+                f"{now.answered:,}",
+                f"{_e(_duration(now.median_seconds))} {_change_span(median)}",
+                _e(_duration(now.p90_seconds)),
+                _e(human_duration(budget * 60)) if budget else "",
+                f"{_e(_percent(now.sla_met_percent))} {_change_span(met)}",
+                f"{now.missed:,}",
+                f"{now.waiting:,}",
+            )
         )
-    return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+    head = [
+        ("Tier", ""),
+        ("Answered", "num"),
+        ("Median", "num"),
+        ("p90", "num"),
+        ("SLA", "num"),
+        ("SLA met", "num"),
+        ("Missed", "num"),
+        ("Waiting", "num"),
+    ]
+    note = "No thread started in this period."
+    return _table(head, rows, note) + (
+        '<p class="note">Threads whose first customer message came in the period. Missed: answered after the '
+        "tier's SLA, or still unanswered past it; waiting: unanswered, still within it.</p>"
+    )
+
+
+def responder_table(data: ReportData) -> str:
+    vs = data.previous.short
+    rows = [
+        (
+            _e(r.name),
+            f"{r.threads:,} {_change_span(change(r.threads, r.previous_threads, kind='count', good='either', vs=vs))}",
+            f"{r.replies:,}",
+            f"{_e(_duration(r.median_seconds))} "
+            + _change_span(
+                change(r.median_seconds, r.previous_median_seconds, kind="duration", good="down", vs=vs)
+            ),
+        )
+        for r in data.responders
+    ]
+    head = [
+        ("Responder", ""),
+        ("Threads handled", "num"),
+        ("Replies sent", "num"),
+        ("Median response", "num"),
+    ]
+    return _table(head, rows, "No reply was sent from earful in this period.")
+
+
+def template_table(data: ReportData) -> str:
+    vs = data.previous.short
+    rows = [
+        (
+            _e(r.name) if r.name else '<span class="same">typed, no saved reply</span>',
+            f"{int(r.current):,} {_change_span(change(r.current, r.previous, kind='count', good='either', vs=vs))}",
+        )
+        for r in data.templates
+    ]
+    return _table(
+        [("Saved reply", ""), ("Used", "num")], rows, "No reply was sent from earful in this period."
+    )
+
+
+def topic_note(data: ReportData) -> str:
+    if not data.topics_read:
+        return "No complaint in this period to find topics in."
+    sampled = data.topics_read < data.current.complaints
+    basis = f"an even sample of {data.topics_read:,}" if sampled else f"all {data.topics_read:,}"
+    return (
+        f"Topics: hashtags and content words, as the share of complaints using them, over {basis} complaints."
+    )
+
+
+def complainer_table(data: ReportData) -> str:
+    vs = data.previous.short
+    rows = [
+        (
+            _e(c.name or "(no name)"),
+            _e(c.handles),
+            f"{c.complaints:,} {_change_span(change(c.complaints, c.previous, kind='count', good='down', vs=vs))}",
+        )
+        for c in data.complainers
+    ]
+    head = [("Customer", ""), ("Accounts", ""), ("Complaints", "num")]
+    return _table(head, rows, "No complaint in this period.")
+
+
+def urgent_table(rows: list[ThreadRow]) -> str:
+    if not rows:
+        return "<p>No thread had any activity this period.</p>"
+    cells = []
+    for r in rows:
+        who = r.customer + (f" (@{r.handle})" if r.handle else "")
+        tier = f'<span class="tier-{_e(r.tier)}">{r.urgency} {_e(r.tier)}</span>'
+        cells.append(
+            (
+                str(r.thread_id),
+                _e(who),
+                _e(network_name(r.network)),
+                tier,
+                _e(r.status),
+                _e(r.assignee),
+                _e(one_line(r.first_message, MESSAGE_CHARS)),
+                _e(r.first_response),
+            )
+        )
+    head = [
+        ("Thread", "num"),
+        ("Customer", "msg"),
+        ("Network", ""),
+        ("Urgency", ""),
+        ("Status", ""),
+        ("Assignee", "msg"),
+        ("First message", "msg"),
+        ("First reply", "num"),
+    ]
+    return _table(head, cells, "", widths=(7, 16, 10, 10, 9, 10, 28, 10))

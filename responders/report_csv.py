@@ -1,0 +1,360 @@
+"""threads.csv and mentions.csv, streamed from the database (a busy week has a million mentions).
+
+Every text cell is csv_safe (a spreadsheet shows it, never runs it as a formula) with its control characters
+dropped; numbers we computed stay numbers. The database does most of it (the apostrophe, timestamps, durations)
+and Python looks for control characters in each written batch at once, cleaning only the rare batch holding
+one: a million rows then cost the CSV writer, not a Python function per cell. Both files are UTF-8 with a BOM,
+because Excel reads a BOM-less CSV in the local code page and mangles accents and emoji; other tools skip it.
+
+A big report writes them in processes of their own (responders.report_export), beside the one drawing the page.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from responders.report_model import ThreadRow, human_duration
+from responders.report_period import Period
+from responders.report_sql import (
+    bool_text,
+    created_between,
+    csv_text,
+    dialect_of,
+    epoch,
+    fixed3,
+    iso_text,
+    mapped_reads,
+    stream_rows,
+    wide_range,
+)
+from responders.safe import csv_safe, one_line, strip_controls
+from store.models import Customer, Identity, Mention, Thread
+
+URGENT_ROWS = 10
+
+THREAD_COLUMNS = (
+    "thread_id",
+    "customer",
+    "handle",
+    "network",
+    "brand",
+    "first_message",
+    "sentiment",
+    "urgency",
+    "urgency_tier",
+    "first_response_seconds",
+    "first_response",
+    "status",
+    "assignee",
+    "mentions",
+    "mentions_in_week",
+    "first_activity",
+    "last_activity",
+)
+MENTION_COLUMNS = (
+    "mention_id",
+    "network",
+    "native_id",
+    "thread_id",
+    "created_at",
+    "author_handle",
+    "brand",
+    "text",
+    "sentiment",
+    "complaint",
+    "urgency",
+    "urgency_tier",
+    "is_own",
+)
+# Positions of the free-text cells, cleaned in Python in the rare batch holding a control character.
+_THREAD_TEXT = (1, 2, 4, 5, 12)
+_MENTION_TEXT = (2, 5, 6, 7)
+# The control characters strip_controls() drops, but CR (counted apart: every CSV line ends in one), TAB and LF.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _writer(out: Any) -> Any:
+    return csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+
+
+def _sentiment_order(sentiment: Any) -> Any:
+    # Ties go to the worse feeling: a report should not make a thread look happier than it was.
+    return case({"negative": 0, "neutral": 1, "positive": 2}, value=sentiment, else_=3)
+
+
+def _active(period: Period, dialect: str = "", scan: bool = False) -> Any:
+    """Threads with posts in the period, and how many. On SQLite also each one's first customer post in the
+    period (first_at, first_id), by its "bare column" rule: next to a lone min(), a plain column comes from the
+    row holding the minimum. For most threads that post is the first of all, found without a lookup per thread.
+    """
+    columns: list[Any] = [col(Mention.thread_id), func.count().label("posts")]
+    if dialect == "sqlite":
+        inbound_at = case((col(Mention.is_own).is_(False), col(Mention.created_at)))
+        columns += [func.min(inbound_at).label("first_at"), col(Mention.id).label("first_id")]
+    return (
+        select(*columns)
+        .where(*created_between(period.start, period.end, scan=scan))
+        .group_by(col(Mention.thread_id))
+        .subquery()
+    )
+
+
+def thread_query(
+    period: Period, dialect: str, *, for_csv: bool = True, ids: Sequence[int] = (), scan: bool = False
+) -> Any:
+    """One row per thread with any post (the customer's or the brand's) in the period, with its first customer
+    message; when that one is unscored, the thread's most frequent sentiment stands in.
+
+    `for_csv`: free text as CSV cells and the response time in words too; else the values as stored.
+    `ids`: only these threads. `scan`: read the period's mentions without the created_at index (wide_range).
+    """
+    active = _active(period, dialect, scan)
+    inbound = aliased(Mention)
+    first_id: Any = (
+        select(func.min(inbound.id))
+        .where(
+            col(inbound.thread_id) == col(Thread.id),
+            col(inbound.is_own).is_(False),
+            col(inbound.created_at) == col(Thread.first_inbound_at),
+        )
+        .correlate(Thread)
+        .scalar_subquery()
+    )
+    if dialect == "sqlite":
+        # Ties (two first posts in the same microsecond) are rare enough to take either.
+        first_id = case(
+            (active.c.first_at == col(Thread.first_inbound_at), active.c.first_id), else_=first_id
+        )
+    scored = aliased(Mention)
+    dominant = (
+        select(col(scored.sentiment))
+        .where(col(scored.thread_id) == col(Thread.id), col(scored.is_own).is_(False))
+        .where(col(scored.sentiment).is_not(None))
+        .group_by(col(scored.sentiment))
+        .order_by(func.count().desc(), _sentiment_order(scored.sentiment))
+        .limit(1)
+        .correlate(Thread)
+        .scalar_subquery()
+    )
+    first, author = aliased(Mention), aliased(Identity)
+    waited = func.round(epoch(Thread.first_response_at, dialect) - epoch(Thread.first_inbound_at, dialect))
+    # Once: each mention of an expression is evaluated again, and this one parses two timestamps.
+    seconds = cast(func.max(waited, 0) if dialect == "sqlite" else func.greatest(waited, 0), Integer)
+    # Free text (names, the message) becomes CSV cells in SQL; the labels are ours (network, sentiment, tier,
+    # status). Each is one column read: csv_text() repeats its argument, and an expression would run again.
+    texts: list[Any] = [col(Customer.display_name), col(author.handle), col(Thread.brand), col(first.text)]
+    assignee: Any = col(Thread.assignee)
+    response: list[Any] = [seconds]
+    if for_csv:
+        texts, assignee = [csv_text(t) for t in texts], csv_text(assignee)
+    customer, handle, brand, message = texts
+    query = (
+        select(
+            col(Thread.id),
+            customer,
+            handle,
+            col(Thread.network),
+            brand,
+            message,
+            func.coalesce(col(first.sentiment), dominant),
+            col(Thread.urgency),
+            col(Thread.tier),
+            *response,
+            col(Thread.status),
+            assignee,
+            col(Thread.mention_count),
+            active.c.posts,
+            iso_text(col(Thread.first_activity_at), dialect),
+            iso_text(col(Thread.last_activity_at), dialect),
+        )
+        .select_from(active)
+        .join(Thread, col(Thread.id) == active.c.thread_id)
+        .outerjoin(Customer, col(Customer.id) == col(Thread.customer_id))
+        .outerjoin(first, col(first.id) == first_id)
+        .outerjoin(author, col(author.id) == col(first.identity_id))
+        .order_by(col(Thread.id))
+    )
+    return query.where(col(Thread.id).in_(list(ids))) if ids else query
+
+
+def write_threads_csv(session: Session, period: Period, out: Any, urgent: list[int] | None = None) -> int:
+    """Write threads.csv; return how many rows. `urgent` receives the ids of the period's most urgent threads
+    (then the most recently active, then the oldest), picked on the way for the page."""
+    writer = _writer(out)
+    writer.writerow(THREAD_COLUMNS)
+    count = 0
+    top: list[tuple[int, str, int]] = []
+    scan = wide_range(session, period.start, period.end)
+    for batch in stream_rows(session, thread_query(period, dialect_of(session), scan=scan)):
+        rows = []
+        for row in batch:
+            # The response time in words joins here: in SQL it would parse both timestamps again for each part.
+            rows.append((*row[:10], _duration(row[9]), *row[10:]))
+            key = (row[7], row[15] or "", -row[0])  # urgency, last activity (ISO text sorts as time), id
+            if len(top) < URGENT_ROWS:
+                heapq.heappush(top, key)
+            elif key > top[0]:
+                heapq.heapreplace(top, key)
+        _write_batch(out, rows, lambda row: _clean(row, _THREAD_TEXT))
+        count += len(rows)
+    if urgent is not None:
+        urgent[:] = [-key[2] for key in sorted(top, reverse=True)]
+    return count
+
+
+def _duration(seconds: int | None) -> str:
+    return "" if seconds is None else human_duration(seconds)
+
+
+def urgent_threads(session: Session, period: Period, ids: Sequence[int]) -> list[ThreadRow]:
+    """The threads `ids` (in that order) as the page shows them: values as stored, not as CSV cells."""
+    if not ids:
+        return []
+    rows = {
+        row[0]: row
+        for rows in stream_rows(session, thread_query(period, dialect_of(session), for_csv=False, ids=ids))
+        for row in rows
+    }
+    return [_thread_row(rows[i]) for i in ids if i in rows]
+
+
+def _thread_row(row: Sequence[Any]) -> ThreadRow:
+    tid, customer, handle, network, brand, text, sentiment, urgency, tier, seconds = row[:10]
+    status, assignee, mentions, posts, first_at, last_at = row[10:16]
+    return ThreadRow(
+        thread_id=tid,
+        customer=one_line(customer or ""),
+        handle=one_line(handle or ""),
+        network=network,
+        brand=one_line(brand or ""),
+        first_message=strip_controls(text or "").strip(),
+        sentiment=sentiment or "",
+        urgency=urgency,
+        tier=tier,
+        first_response_seconds=None if seconds is None else int(seconds),
+        status=status,
+        assignee=one_line(assignee or ""),
+        mentions=mentions,
+        mentions_in_week=posts,
+        first_activity=first_at or "",
+        last_activity=last_at or "",
+    )
+
+
+def _write_batch(
+    out: Any, rows: Sequence[Sequence[Any]], clean: Callable[[Sequence[Any]], list[Any]]
+) -> None:
+    """Write rows whose cells the SQL made formula-safe; control characters are looked for in the written text
+    of the whole batch at once (C speed), and only a batch holding one is written again row by row, cleaned.
+    Every line ends in CRLF, so more CRs than rows means one inside a cell, which strip_controls() turns into LF.
+    """
+    buffer = io.StringIO()
+    _writer(buffer).writerows(rows)
+    chunk = buffer.getvalue()
+    if _CONTROL.search(chunk) is not None or chunk.count("\r") != len(rows):
+        buffer = io.StringIO()
+        _writer(buffer).writerows([clean(row) for row in rows])
+        chunk = buffer.getvalue()
+    out.write(chunk)
+
+
+def _clean(row: Sequence[Any], texts: Sequence[int]) -> list[Any]:
+    """The row with its text cells rid of control characters. The SQL made them formula-safe already, but a
+    control character dropped may uncover a formula start, so csv_safe runs again."""
+    cells = list(row)
+    for i in texts:
+        cells[i] = csv_safe(strip_controls(cells[i] or ""))
+    return cells
+
+
+def mention_query(period: Period, dialect: str, scan: bool = False) -> Any:
+    # Free text becomes CSV cells in SQL; network, sentiment and tier are labels of ours.
+    return (
+        select(
+            col(Mention.id),
+            col(Mention.network),
+            csv_text(col(Mention.native_id)),
+            col(Mention.thread_id),
+            iso_text(col(Mention.created_at), dialect),
+            csv_text(col(Identity.handle)),
+            csv_text(col(Mention.brand)),
+            csv_text(col(Mention.text)),
+            col(Mention.sentiment),
+            fixed3(col(Mention.complaint), dialect),
+            col(Mention.urgency),
+            col(Mention.urgency_tier),
+            bool_text(col(Mention.is_own)),
+        )
+        .join(Identity, col(Identity.id) == col(Mention.identity_id))
+        .where(*created_between(period.start, period.end, scan=scan))
+        .order_by(col(Mention.created_at), col(Mention.id))
+    )
+
+
+def write_mentions_csv(session: Session, period: Period, out: Any) -> int:
+    """Write mentions.csv, one row per mention (the customer's and the brand's) in the period; return the count."""
+    writer = _writer(out)
+    writer.writerow(MENTION_COLUMNS)
+    count = 0
+    scan = wide_range(session, period.start, period.end)
+    for rows in stream_rows(session, mention_query(period, dialect_of(session), scan)):
+        _write_batch(out, rows, lambda row: _clean(row, _MENTION_TEXT))
+        count += len(rows)
+    return count
+
+
+WRITERS: dict[str, Callable[[Session, Period, Any], int]] = {
+    "threads.csv": write_threads_csv,
+    "mentions.csv": write_mentions_csv,
+}
+
+
+def write_csv(session: Session, period: Period, path: Path, urgent: list[int] | None = None) -> int:
+    """Write `path` (threads.csv or mentions.csv, by its name) atomically; return how many rows. With
+    threads.csv, `urgent` receives the most urgent threads' ids (see write_threads_csv)."""
+    counted: list[int] = []
+
+    def write(out: Any) -> None:
+        if path.name == "threads.csv":
+            counted.append(write_threads_csv(session, period, out, urgent))
+        else:
+            counted.append(WRITERS[path.name](session, period, out))
+
+    with mapped_reads(session):
+        write_atomic(path, write, newline="", encoding="utf-8-sig")
+    return counted[0]
+
+
+def write_atomic(
+    path: Path,
+    write: Callable[[Any], object],
+    *,
+    newline: str | None = None,
+    encoding: str | None = None,
+    binary: bool = False,
+) -> None:
+    """Write next to `path` (mode 0600), then rename over it: a reader never sees half a report."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        if binary:
+            with os.fdopen(fd, "wb") as raw:
+                write(raw)
+        else:
+            with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
+                write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
