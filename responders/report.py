@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from responders.report_csv import THREAD_COLUMNS, WRITERS, urgent_threads, write_atomic, write_csv
+from responders.report_csv import (
+    THREAD_COLUMNS,
+    WRITERS,
+    most_urgent_ids,
+    urgent_threads,
+    write_atomic,
+    write_csv,
+)
 from responders.report_data import COMPLAINT_THRESHOLD, collect, count_posts
 from responders.report_export import finish_export, start_export
 from responders.report_model import ReportData
@@ -132,15 +139,15 @@ def build_report(
                     _set_rows(data, name, write_csv(session, period, paths[name], urgent))
                 step("Finding the most urgent threads")
                 data.urgent = urgent_threads(session, period, urgent)
+        else:
+            # The page's urgent threads from the threads' side: it need not wait for threads.csv to be written.
+            with store.read() as session:
+                data.urgent = urgent_threads(session, period, most_urgent_ids(session, period))
         step("Drawing the charts")
         from responders.report_charts import draw_charts
         from responders.report_html import render_report
 
         charts = draw_charts(data)
-        if "threads.csv" in children:
-            # The process writing threads.csv finds the most urgent of them too, and has long finished.
-            step(f"Finishing {paths['threads.csv']} (written by a second process)")
-            data.thread_rows, data.urgent = finish_export(children.pop("threads.csv"), "threads.csv")
         page = render_report(data, charts)
         step(f"Writing {paths['report.html']}")
         write_atomic(paths["report.html"], lambda f: f.write(page), newline="\n", encoding="utf-8")

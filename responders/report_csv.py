@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from responders.report_sql import (
     dialect_of,
     epoch,
     fixed3,
+    in_span,
     iso_text,
     mapped_reads,
     stream_rows,
@@ -94,7 +96,7 @@ def _sentiment_order(sentiment: Any) -> Any:
     return case({"negative": 0, "neutral": 1, "positive": 2}, value=sentiment, else_=3)
 
 
-def _active(period: Period, dialect: str = "", scan: bool = False) -> Any:
+def _active(period: Period, dialect: str = "", scan: bool = False, ids: Sequence[int] = ()) -> Any:
     """Threads with posts in the period, and how many. On SQLite also each one's first customer post in the
     period (first_at, first_id), by its "bare column" rule: next to a lone min(), a plain column comes from the
     row holding the minimum. For most threads that post is the first of all, found without a lookup per thread.
@@ -103,12 +105,11 @@ def _active(period: Period, dialect: str = "", scan: bool = False) -> Any:
     if dialect == "sqlite":
         inbound_at = case((col(Mention.is_own).is_(False), col(Mention.created_at)))
         columns += [func.min(inbound_at).label("first_at"), col(Mention.id).label("first_id")]
-    return (
-        select(*columns)
-        .where(*created_between(period.start, period.end, scan=scan))
-        .group_by(col(Mention.thread_id))
-        .subquery()
-    )
+    query = select(*columns).where(*created_between(period.start, period.end, scan=scan))
+    if ids:
+        # A few threads (the page's most urgent): group their posts only, not the whole period's.
+        query = query.where(col(Mention.thread_id).in_(list(ids)))
+    return query.group_by(col(Mention.thread_id)).subquery()
 
 
 def thread_query(
@@ -120,7 +121,8 @@ def thread_query(
     `for_csv`: free text as CSV cells and the response time in words too; else the values as stored.
     `ids`: only these threads. `scan`: read the period's mentions without the created_at index (wide_range).
     """
-    active = _active(period, dialect, scan)
+    # A few threads: SQLite should find their posts by thread, not walk the period's time index.
+    active = _active(period, dialect, scan=scan or (bool(ids) and dialect == "sqlite"), ids=ids)
     inbound = aliased(Mention)
     first_id: Any = (
         select(func.min(inbound.id))
@@ -214,8 +216,29 @@ def write_threads_csv(session: Session, period: Period, out: Any, urgent: list[i
     return count
 
 
+@lru_cache(maxsize=65536)
 def _duration(seconds: int | None) -> str:
+    # Response times repeat (seconds, whole minutes): a week's hundreds of thousands of threads say far fewer.
     return "" if seconds is None else human_duration(seconds)
+
+
+def most_urgent_ids(session: Session, period: Period, limit: int = URGENT_ROWS) -> list[int]:
+    """The period's most urgent threads, ordered as write_threads_csv picks them (urgency, then the most recently
+    active, then the oldest), found from the threads' side: the page need not wait for threads.csv."""
+    posted = (
+        select(col(Mention.id))
+        .where(
+            col(Mention.thread_id) == col(Thread.id), *in_span(Mention.created_at, period.start, period.end)
+        )
+        .exists()
+    )
+    rows = session.execute(
+        select(col(Thread.id))
+        .where(posted)
+        .order_by(col(Thread.urgency).desc(), col(Thread.last_activity_at).desc(), col(Thread.id))
+        .limit(limit)
+    ).scalars()
+    return [int(i) for i in rows if i is not None]
 
 
 def urgent_threads(session: Session, period: Period, ids: Sequence[int]) -> list[ThreadRow]:
@@ -299,7 +322,9 @@ def mention_query(period: Period, dialect: str, scan: bool = False) -> Any:
         )
         .join(Identity, col(Identity.id) == col(Mention.identity_id))
         .where(*created_between(period.start, period.end, scan=scan))
-        .order_by(col(Mention.created_at), col(Mention.id))
+        # In the order earful stored them (nearly time order; a backfilled post comes when it arrived): sorting a
+        # million rows by time would cost the week's build a second, and a spreadsheet sorts by created_at at once.
+        .order_by(col(Mention.id))
     )
 
 

@@ -173,15 +173,15 @@ def test_threads_csv_has_one_safe_row_per_thread_of_the_week(report_store: Store
     no_formula(list(rows.values()))
 
 
-def test_mentions_csv_has_every_post_of_the_week_safe_in_order(report_store: Store, tmp_path: Path) -> None:
+def test_mentions_csv_has_every_post_of_the_week_safe_in_the_order_stored(report_store: Store, tmp_path: Path) -> None:
     paths = build_week_report(report_store, WEEK, tmp_path, pdf=False)
 
     assert paths.mentions_csv.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = read_csv(paths.mentions_csv, MENTION_COLUMNS)
-    # Six customer mentions and the brand's two replies; nothing from the weeks around it.
-    assert [r["native_id"] for r in rows] == ["a-1", "old-2", "a-2", "b-1", "c-1", "d-1", "e-1", "e-2"]
+    # Six customer mentions and the brand's two replies, as earful stored them; nothing from the weeks around.
+    assert [r["native_id"] for r in rows] == ["a-1", "a-2", "old-2", "b-1", "c-1", "d-1", "e-1", "e-2"]
     assert paths.data.mention_rows == 8
-    first, reply_row = rows[0], rows[2]
+    first, reply_row = rows[0], rows[1]
     assert (first["text"], first["author_handle"], first["network"], first["brand"]) == (
         "'" + FORMULA,
         "jane",
