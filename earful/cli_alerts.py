@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from earful.cli_common import ConfigOption
+
 alerts_app = typer.Typer(
     help="Alert rules, their history, and a test message to a subscriber.", no_args_is_help=True
 )
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="earful.toml to use (default: $EARFUL_CONFIG, then ~/.config)"),
-]
 
 
 @alerts_app.command("history")

@@ -1,0 +1,95 @@
+"""`earful report`: the report's files for an ISO week or any range, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from earful.cli_common import ConfigOption
+
+
+def report(
+    week: Annotated[
+        str | None,
+        typer.Option(help="ISO week, e.g. 2026-W47 (Monday to Sunday, UTC). Default: last complete week."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Instead of --week: from a date (2026-11-16) or date and time (2026-11-16T09:30), UTC."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="With --since: to a date (included) or date and time (excluded), UTC. Default: now."
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the CSVs, report.html and report.pdf.")] = Path(
+        "report"
+    ),
+    pdf: Annotated[bool, typer.Option(help="Also print the page to report.pdf.")] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Write the report: threads.csv, mentions.csv, and report.html/.pdf with the charts, against the period before."""
+    from contextlib import AbstractContextManager, nullcontext
+    from typing import Any
+
+    from earful.settings import load_settings
+    from responders.report import build_report
+    from responders.report_period import iso_week_period, previous_week, since_until_period
+    from store import Store
+    from store.clock import utcnow
+
+    if week is not None and (since is not None or until is not None):
+        raise typer.BadParameter("give either --week or --since/--until, not both", param_hint="--week")
+    if until is not None and since is None:
+        raise typer.BadParameter("--until needs --since (the start of the range)", param_hint="--until")
+    try:
+        if since is not None:
+            period = since_until_period(since, until, now=utcnow())
+        else:
+            period = iso_week_period(week) if week is not None else previous_week(utcnow())
+    except ValueError as exc:
+        message, hint = str(exc), "--since" if since is not None else "--week"
+        for name in ("--since", "--until"):
+            if message.startswith(f"{name}: "):
+                message, hint = message.removeprefix(f"{name}: "), name
+        raise typer.BadParameter(message, param_hint=hint) from None
+    settings = load_settings(config)
+    store = Store(settings.database.url)
+    store.migrate()
+    typer.echo(f"{period.title}: {period.describe()}", err=True)
+    shown: AbstractContextManager[Any] = nullcontext()
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        task = bar.add_task("Starting", total=None)
+        shown = bar
+
+        def progress(done: int, total: int, step: str) -> None:
+            # rich reads [brackets] in a description as markup; a path may hold some.
+            bar.update(task, completed=done, total=total, description=escape(step))
+
+    else:
+
+        def progress(done: int, total: int, step: str) -> None:
+            typer.echo(f"[{done}/{total}] {step}", err=True)
+
+    with shown:
+        paths = build_report(store, period, out, progress=progress, sla=settings.sla.budgets(), pdf=pdf)
+    store.dispose()
+    for path in paths.files():
+        typer.echo(str(path))
