@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -67,26 +68,38 @@ def report(
     if sys.stderr.isatty():
         from rich.console import Console
         from rich.markup import escape
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TaskProgressColumn(),
             TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
             console=Console(stderr=True),
         )
-        task = bar.add_task("Starting", total=None)
+        task = bar.add_task("Starting", total=None, eta="")
+        started = time.monotonic()
         shown = bar
 
         def progress(done: int, total: int, step: str) -> None:
             # rich reads [brackets] in a description as markup; a path may hold some.
-            bar.update(task, completed=done, total=total, description=escape(step))
+            # Steps are weighted by how long each usually takes, so the share done extrapolates to the time left.
+            elapsed = time.monotonic() - started
+            left = elapsed * (total - done) / done if done else None
+            eta = f"ETA {int(left // 60)}:{int(left % 60):02d}" if left is not None and done < total else ""
+            bar.update(task, completed=done, total=total, description=escape(step), eta=eta)
 
     else:
 
         def progress(done: int, total: int, step: str) -> None:
-            typer.echo(f"[{done}/{total}] {step}", err=True)
+            typer.echo(f"[{100 * done // max(total, 1):3d}%] {step}", err=True)
 
     with shown:
         paths = build_report(store, period, out, progress=progress, sla=settings.sla.budgets(), pdf=pdf)

@@ -41,11 +41,13 @@ __all__ = [
     "write_atomic",
 ]
 
-# done, total, what is happening now.
+# Work done, work in all (in units of the weights below), what is happening now.
 Progress = Callable[[int, int, str], None]
-# The steps `build_report` reports: three groups of queries (report_data.collect), the urgent threads, two CSVs,
-# charts, page, PDF.
-STEPS = 9
+# How long each step takes, roughly, as shares of a big build (`python -m bench report`), in the order they
+# run: the progress bar moves by these, so its estimate of the time left is not thrown by the first steps
+# being the long ones. With the CSVs written by other processes, then without.
+_PARALLEL_WEIGHTS = (45, 1, 30, 11, 1, 10, 1, 1)
+_SERIAL_WEIGHTS = (25, 1, 15, 25, 25, 1, 4, 1, 3)
 # From this many mentions in the period, the two CSVs are written by processes of their own while this one
 # draws the page: on two cores a million-mention week takes about half the time. Below it, starting a process
 # costs more than it saves.
@@ -109,11 +111,12 @@ def build_report(
     `parallel`: write the CSVs in processes of their own (None: when the period holds PARALLEL_FROM mentions).
     """
     done = 0
+    weights: tuple[int, ...] = _SERIAL_WEIGHTS
 
     def step(text: str) -> None:
         nonlocal done
         if progress is not None:
-            progress(done, STEPS, text)
+            progress(sum(weights[:done]), sum(weights), text)
         done += 1
 
     budgets = dict(sla) if sla is not None else SLASettings().budgets()
@@ -123,6 +126,7 @@ def build_report(
     if parallel is None:
         with store.read() as session:
             parallel = count_posts(session, period) >= PARALLEL_FROM and not _in_memory(store)
+    weights = _PARALLEL_WEIGHTS if parallel else _SERIAL_WEIGHTS
     children: dict[str, subprocess.Popen[str]] = {}
     try:
         if parallel:
@@ -167,7 +171,7 @@ def build_report(
             child.kill()
             child.wait()
     if progress is not None:
-        progress(STEPS, STEPS, "Done")
+        progress(sum(weights), sum(weights), "Done")
     return ReportPaths(
         directory=out,
         threads_csv=paths["threads.csv"],
