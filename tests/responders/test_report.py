@@ -173,7 +173,9 @@ def test_threads_csv_has_one_safe_row_per_thread_of_the_week(report_store: Store
     no_formula(list(rows.values()))
 
 
-def test_mentions_csv_has_every_post_of_the_week_safe_in_the_order_stored(report_store: Store, tmp_path: Path) -> None:
+def test_mentions_csv_has_every_post_of_the_week_safe_in_the_order_stored(
+    report_store: Store, tmp_path: Path
+) -> None:
     paths = build_week_report(report_store, WEEK, tmp_path, pdf=False)
 
     assert paths.mentions_csv.read_bytes().startswith(b"\xef\xbb\xbf")
