@@ -342,4 +342,4 @@ def urgent_table(rows: list[ThreadRow]) -> str:
         ("First message", "msg"),
         ("First reply", "num"),
     ]
-    return _table(head, cells, "", widths=(7, 16, 10, 10, 9, 10, 28, 10))
+    return _table(head, cells, "", widths=(9, 15, 10, 10, 9, 12, 25, 10))
