@@ -9,6 +9,7 @@ fitted on the whole hours of history before the window. tests/responders/test_sp
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import statistics
@@ -258,12 +259,19 @@ class Tweet:
     text: str
 
 
+# SpotifyCares' customer tweets from the TWCS sample (../shared/data/twcs-sample/support_requests.csv), bundled so
+# the tests that replay them run wherever the repository is checked out; `write_extract` rebuilds it.
+BUNDLED = Path(__file__).resolve().parent / "data" / "spotifycares_inbound.csv.gz"
+
+
 def spotify_tweets(data_dir: Path | None = None) -> list[Tweet]:
     """SpotifyCares' customer tweets (TWCS sample, support_requests.csv), oldest first: ~10 an hour from Oct 4
-    to Dec 3 2017, no labels."""
-    path = (data_dir or default_data_dir()) / "twcs-sample" / "support_requests.csv"
-    # A few texts hold bare carriage returns, which the csv module takes for row ends (see SOURCE.md).
-    text = re.sub(r"\r(?!\n)", " ", path.read_text(encoding="utf-8"))
+    to Dec 3 2017, no labels. From `data_dir` if given, else from the bundled extract of the same rows."""
+    if data_dir is not None:
+        rows = _support_requests(data_dir / "twcs-sample" / "support_requests.csv")
+    else:
+        with gzip.open(BUNDLED, "rt", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
     tweets = [
         Tweet(
             int(row["tweet_id"]),
@@ -271,10 +279,28 @@ def spotify_tweets(data_dir: Path | None = None) -> list[Tweet]:
             datetime.strptime(row["created_at"], "%a %b %d %H:%M:%S %z %Y").astimezone(UTC),
             row["text"],
         )
-        for row in csv.DictReader(io.StringIO(text))
-        if row["inbound"] == "True"
+        for row in rows
     ]
     return sorted(tweets, key=lambda t: (t.created_at, t.tweet_id))
+
+
+def _support_requests(path: Path) -> list[dict[str, str]]:
+    """The customer (inbound) rows of support_requests.csv."""
+    # A few texts hold bare carriage returns, which the csv module takes for row ends (see SOURCE.md).
+    text = re.sub(r"\r(?!\n)", " ", path.read_text(encoding="utf-8"))
+    return [row for row in csv.DictReader(io.StringIO(text)) if row["inbound"] == "True"]
+
+
+def write_extract(data_dir: Path | None = None, out: Path = BUNDLED) -> int:
+    """Rebuild the bundled extract from the shared data (`python -c "from bench.detection import write_extract;
+    write_extract()"`); returns the rows written."""
+    rows = _support_requests((data_dir or default_data_dir()) / "twcs-sample" / "support_requests.csv")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["tweet_id", "author_id", "created_at", "text"])
+    writer.writerows([r["tweet_id"], r["author_id"], r["created_at"], r["text"]] for r in rows)
+    out.write_bytes(gzip.compress(buffer.getvalue().encode("utf-8"), compresslevel=9, mtime=0))
+    return len(rows)
 
 
 def spotify(data_dir: Path | None = None) -> Series:
