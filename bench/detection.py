@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
-import re
 import statistics
 import time
 from collections.abc import Sequence
@@ -22,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from nlp.training.data import default_data_dir
 from responders.alert_rules import NegativeSpikeRule, VolumeSpikeRule
 from responders.spikes import (
     Baseline,
@@ -259,19 +256,16 @@ class Tweet:
     text: str
 
 
-# SpotifyCares' customer tweets from the TWCS sample (../shared/data/twcs-sample/support_requests.csv), bundled so
-# the tests that replay them run wherever the repository is checked out; `write_extract` rebuilds it.
+# SpotifyCares' customer tweets from the TWCS sample, bundled so the tests that replay them run wherever the
+# repository is checked out; scripts/build_detection_data.py rebuilds it (bench/data/SOURCE.md).
 BUNDLED = Path(__file__).resolve().parent / "data" / "spotifycares_inbound.csv.gz"
 
 
-def spotify_tweets(data_dir: Path | None = None) -> list[Tweet]:
+def spotify_tweets(path: Path = BUNDLED) -> list[Tweet]:
     """SpotifyCares' customer tweets (TWCS sample, support_requests.csv), oldest first: ~10 an hour from Oct 4
-    to Dec 3 2017, no labels. From `data_dir` if given, else from the bundled extract of the same rows."""
-    if data_dir is not None:
-        rows = _support_requests(data_dir / "twcs-sample" / "support_requests.csv")
-    else:
-        with gzip.open(BUNDLED, "rt", encoding="utf-8", newline="") as f:
-            rows = list(csv.DictReader(f))
+    to Dec 3 2017, no labels."""
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
     tweets = [
         Tweet(
             int(row["tweet_id"]),
@@ -284,28 +278,9 @@ def spotify_tweets(data_dir: Path | None = None) -> list[Tweet]:
     return sorted(tweets, key=lambda t: (t.created_at, t.tweet_id))
 
 
-def _support_requests(path: Path) -> list[dict[str, str]]:
-    """The customer (inbound) rows of support_requests.csv."""
-    # A few texts hold bare carriage returns, which the csv module takes for row ends (see SOURCE.md).
-    text = re.sub(r"\r(?!\n)", " ", path.read_text(encoding="utf-8"))
-    return [row for row in csv.DictReader(io.StringIO(text)) if row["inbound"] == "True"]
-
-
-def write_extract(data_dir: Path | None = None, out: Path = BUNDLED) -> int:
-    """Rebuild the bundled extract from the shared data (`python -c "from bench.detection import write_extract;
-    write_extract()"`); returns the rows written."""
-    rows = _support_requests((data_dir or default_data_dir()) / "twcs-sample" / "support_requests.csv")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["tweet_id", "author_id", "created_at", "text"])
-    writer.writerows([r["tweet_id"], r["author_id"], r["created_at"], r["text"]] for r in rows)
-    out.write_bytes(gzip.compress(buffer.getvalue().encode("utf-8"), compresslevel=9, mtime=0))
-    return len(rows)
-
-
-def spotify(data_dir: Path | None = None) -> Series:
+def spotify(path: Path = BUNDLED) -> Series:
     """The times of `spotify_tweets` from Monday 2017-10-02 on, none negative (the sample has no sentiment)."""
-    seconds = np.array([(t.created_at - SPOTIFY_ORIGIN).total_seconds() for t in spotify_tweets(data_dir)])
+    seconds = np.array([(t.created_at - SPOTIFY_ORIGIN).total_seconds() for t in spotify_tweets(path)])
     kept = seconds[seconds >= 0]
     return Series(SPOTIFY_ORIGIN, kept, np.zeros(len(kept), dtype=bool))
 
