@@ -153,7 +153,7 @@ class AlertClock:
     def evaluate(self) -> None:
         from responders.alert_windows import evaluate_windows
 
-        embed = self.embed if self._classifier is not None and hasattr(self._classifier, "embed") else None
+        embed = self.embed if self._classifier is not None else None
         report = evaluate_windows(self.store, self.settings.alerts, now=self._clock(), embed=embed)
         self.stats.evaluations += 1
         self.stats.fired += len(report.fired)

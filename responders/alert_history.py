@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from responders.firing import recent_firings
+from responders.firing import error_text, recent_firings
 from responders.safe import one_line
 from store import Store
 from store.clock import as_utc
@@ -105,18 +105,11 @@ def _row(firing: AlertFiring, events: list[AlertEvent]) -> FiringRow:
                 status=e.status,
                 attempts=e.attempts,
                 when=e.delivered_at,
-                error=_outcome(e.error),
+                error=error_text(e.error),
             )
             for e in events
         ],
     )
-
-
-def _outcome(error: str | None) -> str:
-    """The stored error without its bookkeeping stamp ("<time> attempt N: ")."""
-    text = error or ""
-    head, sep, rest = text.partition(": ")
-    return rest if sep and " attempt " in head else text
 
 
 def history_lines(rows: list[FiringRow]) -> list[str]:

@@ -38,6 +38,8 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from responders.digest import fold_digests, next_fold_at
+from responders.firing import ATTEMPT_STAMP as _ATTEMPT_STAMP
+from responders.firing import stamp as _stamp
 from responders.subscribers import PENDING, Subscriber
 from store import Store
 from store.clock import as_utc, utcnow
@@ -54,9 +56,8 @@ QUIET_KINDS = ("alert", "update", "digest")
 
 TEST_TITLE = "earful test alert"
 
-# The last attempt's time and number lead the error text, so the backoff can be computed without a column.
+# What a claimed attempt records until its outcome is known (the stamp format: responders.firing.ATTEMPT_STAMP).
 _NO_OUTCOME = "sending; no outcome recorded (did the process stop?)"
-_ATTEMPT_STAMP = re.compile(r"^(\S+) attempt (\d+): ")
 # Marks a failure while the subscriber took other messages: the message's fault (too big, refused), not the
 # subscriber being down, so it never holds back the others.
 _ALONE = "other alerts got through, this one did not: "
@@ -382,10 +383,6 @@ def _update_unchanged(store: Store, event: AlertEvent, **values: object) -> bool
 def _refused_alone(event: AlertEvent) -> bool:
     stamp = _ATTEMPT_STAMP.match(event.error or "")
     return stamp is not None and (event.error or "")[stamp.end() :].startswith(_ALONE)
-
-
-def _stamp(moment: datetime, attempt: int) -> str:
-    return f"{moment.isoformat()} attempt {attempt}: "
 
 
 def _last_attempt(event: AlertEvent) -> datetime | None:

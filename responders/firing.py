@@ -7,6 +7,7 @@ whatever evaluates a rule twice (a replayed mention, two `earful serve` processe
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,10 @@ from store.clock import as_utc
 from store.models import AlertEvent, AlertFiring, Identity, Mention
 
 log = logging.getLogger(__name__)
+
+# A delivery's error text starts with its last attempt's time and number, so the backoff needs no column of
+# its own: "<ISO time> attempt N: <what went wrong>".
+ATTEMPT_STAMP = re.compile(r"^(\S+) attempt (\d+): ")
 
 # Examples are stored with the firing so its alert reads the same tomorrow; they are pointers, not archives.
 EXAMPLE_TEXT_CHARS = 1000
@@ -151,6 +156,17 @@ def recent_firings(
             if event.firing_id is not None:
                 events[event.firing_id].append(event)
     return [(f, events.get(f.id or -1, [])) for f in firings]
+
+
+def stamp(moment: datetime, attempt: int) -> str:
+    return f"{moment.isoformat()} attempt {attempt}: "
+
+
+def error_text(error: str | None) -> str:
+    """A stored delivery error without its stamp: what a reader needs."""
+    text = error or ""
+    found = ATTEMPT_STAMP.match(text)
+    return text[found.end() :] if found is not None else text
 
 
 def _thread_list(thread_ids: Iterable[int]) -> list[int]:

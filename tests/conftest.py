@@ -118,3 +118,13 @@ def make_mention():
         )
 
     return build
+
+
+@pytest.fixture
+def receiver():
+    """A webhook endpoint on 127.0.0.1 recording each alert (tests/alert_kit.py)."""
+    from alert_kit import Receiver
+
+    r = Receiver()
+    yield r
+    r.close()

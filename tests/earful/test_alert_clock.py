@@ -7,24 +7,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
-from webhook_kit import Receiver
 
 from earful.alerting import ConfigWatcher
 from earful.app import PipelineThread
 from earful.pipeline import Pipeline
 from earful.settings import load_settings
 from store import Store
-
-
-@pytest.fixture
-def hook() -> Iterator[Receiver]:
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
 
 
 class Feed:
@@ -74,10 +64,10 @@ def write_config(path: Path, text: str) -> None:
 
 
 def test_edited_rules_apply_without_a_restart_and_a_broken_edit_is_refused(
-    tmp_path, hook, make_mention, classifier, caplog
+    tmp_path, receiver, make_mention, classifier, caplog
 ):
     config = tmp_path / "earful.toml"
-    write_config(config, CONFIG.format(extra="", url=hook.url))
+    write_config(config, CONFIG.format(extra="", url=receiver.url))
     settings = load_settings(config, database={"url": f"sqlite:///{tmp_path}/e.db"})
     store = Store(settings.database.url)
     store.migrate()
@@ -95,20 +85,22 @@ def test_edited_rules_apply_without_a_restart_and_a_broken_edit_is_refused(
         pipeline.publish(make_mention("1", text=refund, conversation="c1", author="a").mention)
         wait_for(lambda: pipeline.stats.stored >= 1, what="the first mention")
         time.sleep(0.5)
-        assert hook.titles == [], "no rule in force fires on acme's mentions yet"
+        assert receiver.titles == [], "no rule in force fires on acme's mentions yet"
 
-        write_config(config, CONFIG.format(extra=REFUNDS, url=hook.url))
+        write_config(config, CONFIG.format(extra=REFUNDS, url=receiver.url))
         wait_for(lambda: pipeline.clock.stats.reloads >= 1, what="the reload")
         pipeline.publish(make_mention("2", text=refund, conversation="c2", author="b", minutes=1).mention)
-        wait_for(lambda: any("matching refund" in t for t in hook.titles), what="the refunds alert")
+        wait_for(lambda: any("matching refund" in t for t in receiver.titles), what="the refunds alert")
 
         with caplog.at_level(logging.ERROR, logger="earful.alerting"):
-            write_config(config, CONFIG.format(extra=REFUNDS.replace('"refund"', '"(refund"'), url=hook.url))
+            write_config(
+                config, CONFIG.format(extra=REFUNDS.replace('"refund"', '"(refund"'), url=receiver.url)
+            )
             wait_for(lambda: "not valid" in caplog.text, what="the refusal")
         pipeline.publish(make_mention("3", text=refund, conversation="c3", author="c", minutes=2).mention)
-        wait_for(lambda: sum("matching refund" in t for t in hook.titles) == 2, what="the rules in force")
+        wait_for(lambda: sum("matching refund" in t for t in receiver.titles) == 2, what="the rules in force")
         assert [r.name for r in pipeline.alert_settings.effective_rules()] == ["critical", "refunds"]
-        assert len(hook.titles) == 2
+        assert len(receiver.titles) == 2
     finally:
         runner.stop()
         store.dispose()

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+from alert_kit import Receiver, closed_port
 from sqlmodel import select
-from webhook_kit import Receiver, closed_port
 
 from responders.alert_rules import TierRule
 from responders.alerts import AlertSettings, queue_alerts

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alert_kit import Receiver, closed_port
 from pydantic import SecretStr, ValidationError
 from sqlmodel import col, select
-from webhook_kit import Receiver, closed_port
 
 from responders import firing as firing_module
 from responders.alert_text import alert_message
@@ -28,13 +28,6 @@ from store.models import AlertEvent, AlertFiring, Identity, Mention
 
 T0 = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 CRITICAL_TEXT = "My card was charged 3 times and support won't answer!! <b>fix it</b>"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

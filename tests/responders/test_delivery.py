@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alert_kit import Receiver, closed_port, fire
 from pydantic import SecretStr
 from sqlmodel import col, select
-from webhook_kit import Receiver, closed_port
 
 from responders.alerts import AlertSettings
 from responders.delivery import DeliveryReport, deliver_pending, send_test
-from responders.firing import record_firing
-from responders.subscribers import Subscriber, route_firing
+from responders.subscribers import Subscriber
 from store import Store
 from store.models import AlertEvent
 
@@ -29,35 +27,11 @@ SECRET = "hunter2secret"
 CAP = 300.0
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
 def settings_for(*subscribers: tuple[str, str], **options: Any) -> AlertSettings:
     options.setdefault("retry_cap_seconds", CAP)
     return AlertSettings(
         subscribers=[Subscriber(name=name, url=SecretStr(url)) for name, url in subscribers], **options
     )
-
-
-def fire(store: Store, settings: AlertSettings, key: str, now: datetime) -> None:
-    with store.write() as session:
-        firing = record_firing(
-            session=session,
-            rule="urgent-mention",
-            kind="tier",
-            key=key,
-            title=f"Critical complaint {key}",
-            reason=f"Critical complaint {key} about Acme on X",
-            now=now,
-            brand="acme",
-            network="x",
-        )
-        assert firing is not None
-        route_firing(firing, session=session, settings=settings, now=now)
 
 
 def events(store: Store, subscriber: str | None = None) -> list[AlertEvent]:

@@ -4,21 +4,19 @@ hourly and daily digests in a subscriber's own time zone, and folding exactly on
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
+from alert_kit import Receiver, fire
 from pydantic import SecretStr
 from sqlmodel import col, select
-from webhook_kit import Receiver
 
 from responders.alert_rules import IncidentRule, TierRule
 from responders.alerts import AlertSettings
 from responders.delivery import deliver_pending
 from responders.digest import fold_digests
-from responders.firing import record_firing, update_firing
+from responders.firing import update_firing
 from responders.subscribers import Subscriber, route_firing
 from store import Store
 from store.mentions import save_mentions
@@ -27,37 +25,11 @@ from store.models import AlertEvent, AlertFiring
 PARIS = ZoneInfo("Europe/Paris")
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
 def settings_for(receiver: Receiver, **options: Any) -> AlertSettings:
     hook = Subscriber(name="ops", url=SecretStr(f"json://127.0.0.1:{receiver.port}/hook"), **options)
     return AlertSettings(
         rules=[TierRule(name="urgent-mention"), IncidentRule(name="incidents")], subscribers=[hook]
     )
-
-
-def fire(store: Store, settings: AlertSettings, key: str, now: datetime, **kwargs: Any) -> None:
-    kwargs.setdefault("figures", {"tier": "critical"})
-    with store.write() as session:
-        firing = record_firing(
-            session=session,
-            rule=kwargs.pop("rule", "urgent-mention"),
-            kind=kwargs.pop("kind", "tier"),
-            key=key,
-            title=f"Critical complaint {key}",
-            reason=f"Critical complaint {key} about Acme on X",
-            now=now,
-            brand="acme",
-            network="x",
-            **kwargs,
-        )
-        assert firing is not None
-        route_firing(firing, session=session, settings=settings, now=now)
 
 
 def run_until(store: Store, settings: AlertSettings, start: datetime, end: datetime, step: timedelta) -> None:

@@ -1,5 +1,5 @@
-"""A webhook endpoint on 127.0.0.1 that records what apprise's json:// plugin posts to it: what the alert tests
-deliver to, and what they take down (`closed_port`) to see a subscriber fail."""
+"""What the alert tests share: a webhook endpoint on 127.0.0.1 that records what apprise's json:// plugin posts to
+it, a port nothing listens on (a subscriber that is down), and a firing routed the way the rules route one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import json
 import socket
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from responders.alerts import AlertSettings
+from responders.firing import record_firing
+from responders.subscribers import route_firing
+from store import Store
 
 
 class Receiver:
@@ -63,3 +69,23 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def fire(store: Store, settings: AlertSettings, key: str, now: datetime, **kwargs: Any) -> None:
+    """A critical-mention firing keyed `key` at `now`, routed to `settings`' subscribers."""
+    kwargs.setdefault("figures", {"tier": "critical"})
+    with store.write() as session:
+        firing = record_firing(
+            session=session,
+            rule=kwargs.pop("rule", "urgent-mention"),
+            kind=kwargs.pop("kind", "tier"),
+            key=key,
+            title=f"Critical complaint {key}",
+            reason=f"Critical complaint {key} about Acme on X",
+            now=now,
+            brand="acme",
+            network="x",
+            **kwargs,
+        )
+        assert firing is not None
+        route_firing(firing, session=session, settings=settings, now=now)
