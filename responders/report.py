@@ -46,8 +46,8 @@ Progress = Callable[[int, int, str], None]
 # How long each step takes, roughly, as shares of a big build (`python -m bench report`), in the order they
 # run: the progress bar moves by these, so its estimate of the time left is not thrown by the first steps
 # being the long ones. With the CSVs written by other processes, then without.
-_PARALLEL_WEIGHTS = (45, 1, 30, 11, 1, 10, 1, 1)
-_SERIAL_WEIGHTS = (25, 1, 15, 25, 25, 1, 4, 1, 3)
+_PARALLEL_WEIGHTS = (24, 1, 17, 5, 8, 1, 12, 31, 1)
+_SERIAL_WEIGHTS = (15, 1, 11, 28, 30, 3, 5, 1, 6)
 # From this many mentions in the period, the two CSVs are written by processes of their own while this one
 # draws the page: on two cores a million-mention week takes about half the time. Below it, starting a process
 # costs more than it saves.
@@ -135,18 +135,12 @@ def build_report(
         # Both files' rows are counted already, so the page need not wait for them.
         data.thread_rows = data.current.threads
         data.mention_rows = data.current.mentions + data.current.brand_posts
-        if not children:
-            with store.read() as session:
-                urgent: list[int] = []
-                for name in WRITERS:
-                    step(f"Writing {paths[name]}")
-                    _set_rows(data, name, write_csv(session, period, paths[name], urgent))
-                step("Finding the most urgent threads")
-                data.urgent = urgent_threads(session, period, urgent)
-        else:
-            # The page's urgent threads from the threads' side: it need not wait for threads.csv to be written.
-            with store.read() as session:
-                data.urgent = urgent_threads(session, period, most_urgent_ids(session, period))
+        with store.read() as session:
+            for name in WRITERS if not children else ():
+                step(f"Writing {paths[name]}")
+                _set_rows(data, name, write_csv(session, period, paths[name]))
+            step("Finding the most urgent threads")
+            data.urgent = urgent_threads(session, period, most_urgent_ids(session, period))
         step("Drawing the charts")
         from responders.report_charts import draw_charts
         from responders.report_html import render_report
@@ -165,7 +159,7 @@ def build_report(
             printed = paths["report.pdf"]
         for name in list(children):
             step(f"Finishing {paths[name]} (written by a second process)")
-            _set_rows(data, name, finish_export(children.pop(name), name)[0])
+            _set_rows(data, name, finish_export(children.pop(name), name))
     finally:
         for child in children.values():  # this process failed first: their files are not wanted
             child.kill()

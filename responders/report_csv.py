@@ -1,9 +1,9 @@
 """threads.csv and mentions.csv, streamed from the database (a busy week has a million mentions).
 
 Every text cell is csv_safe (a spreadsheet shows it, never runs it as a formula) with its control characters
-dropped; numbers we computed stay numbers. The database does most of it (the apostrophe, timestamps, durations)
+dropped; numbers we computed stay numbers. The database writes each line (the apostrophe, the quotes, timestamps)
 and Python looks for control characters in each written batch at once, cleaning only the rare batch holding
-one: a million rows then cost the CSV writer, not a Python function per cell. Both files are UTF-8 with a BOM,
+one: a million rows then cost a million strings, not a Python function per cell. Both files are UTF-8 with a BOM,
 because Excel reads a BOM-less CSV in the local code page and mangles accents and emoji; other tools skip it.
 
 A big report writes them in processes of their own (responders.report_export), beside the one drawing the page.
@@ -12,7 +12,6 @@ A big report writes them in processes of their own (responders.report_export), b
 from __future__ import annotations
 
 import csv
-import heapq
 import io
 import os
 import re
@@ -22,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import Integer, String, case, cast, func, literal, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -31,7 +30,7 @@ from responders.report_period import Period
 from responders.report_sql import (
     bool_text,
     created_between,
-    csv_text,
+    csv_line,
     dialect_of,
     epoch,
     fixed3,
@@ -113,12 +112,13 @@ def _active(period: Period, dialect: str = "", scan: bool = False, ids: Sequence
 
 
 def thread_query(
-    period: Period, dialect: str, *, for_csv: bool = True, ids: Sequence[int] = (), scan: bool = False
+    period: Period, dialect: str, *, lines: bool = False, ids: Sequence[int] = (), scan: bool = False
 ) -> Any:
     """One row per thread with any post (the customer's or the brand's) in the period, with its first customer
     message; when that one is unscored, the thread's most frequent sentiment stands in.
 
-    `for_csv`: free text as CSV cells and the response time in words too; else the values as stored.
+    The values as stored, or with `lines` each row as threads.csv's line in three parts: the cells before the
+    response time, its seconds (Python adds them in words), the cells after it.
     `ids`: only these threads. `scan`: read the period's mentions without the created_at index (wide_range).
     """
     # A few threads: SQLite should find their posts by thread, not walk the period's time index.
@@ -153,34 +153,38 @@ def thread_query(
     first, author = aliased(Mention), aliased(Identity)
     waited = func.round(epoch(Thread.first_response_at, dialect) - epoch(Thread.first_inbound_at, dialect))
     # Once: each mention of an expression is evaluated again, and this one parses two timestamps.
-    seconds = cast(func.max(waited, 0) if dialect == "sqlite" else func.greatest(waited, 0), Integer)
-    # Free text (names, the message) becomes CSV cells in SQL; the labels are ours (network, sentiment, tier,
-    # status). Each is one column read: csv_text() repeats its argument, and an expression would run again.
-    texts: list[Any] = [col(Customer.display_name), col(author.handle), col(Thread.brand), col(first.text)]
-    assignee: Any = col(Thread.assignee)
-    response: list[Any] = [seconds]
-    if for_csv:
-        texts, assignee = [csv_text(t) for t in texts], csv_text(assignee)
-    customer, handle, brand, message = texts
+    if dialect == "sqlite":
+        seconds: Any = cast(func.max(waited, 0), Integer)  # NULL (never answered) stays NULL
+    else:
+        # GREATEST skips NULLs: a thread never answered would read "answered in 0s".
+        answered = col(Thread.first_response_at).is_not(None)
+        seconds = case((answered, cast(func.greatest(waited, 0), Integer)))
+    before: list[Any] = [
+        col(Thread.id),
+        col(Customer.display_name),
+        col(author.handle),
+        col(Thread.network),
+        col(Thread.brand),
+        col(first.text),
+        func.coalesce(col(first.sentiment), dominant),
+        col(Thread.urgency),
+        col(Thread.tier),
+    ]
+    after: list[Any] = [
+        col(Thread.status),
+        col(Thread.assignee),
+        col(Thread.mention_count),
+        active.c.posts,
+        iso_text(col(Thread.first_activity_at), dialect),
+        iso_text(col(Thread.last_activity_at), dialect),
+    ]
+    if lines:
+        # Free text (names, the message, the assignee) becomes formula-safe quoted cells; the labels are ours.
+        # The cell positions of THREAD_COLUMNS: two response cells sit between the parts.
+        before = [csv_line(before, [i for i in _THREAD_TEXT if i < 9]).concat(",")]
+        after = [literal(",", String).concat(csv_line(after, [i - 11 for i in _THREAD_TEXT if i > 10]))]
     query = (
-        select(
-            col(Thread.id),
-            customer,
-            handle,
-            col(Thread.network),
-            brand,
-            message,
-            func.coalesce(col(first.sentiment), dominant),
-            col(Thread.urgency),
-            col(Thread.tier),
-            *response,
-            col(Thread.status),
-            assignee,
-            col(Thread.mention_count),
-            active.c.posts,
-            iso_text(col(Thread.first_activity_at), dialect),
-            iso_text(col(Thread.last_activity_at), dialect),
-        )
+        select(*before, seconds, *after)
         .select_from(active)
         .join(Thread, col(Thread.id) == active.c.thread_id)
         .outerjoin(Customer, col(Customer.id) == col(Thread.customer_id))
@@ -191,40 +195,27 @@ def thread_query(
     return query.where(col(Thread.id).in_(list(ids))) if ids else query
 
 
-def write_threads_csv(session: Session, period: Period, out: Any, urgent: list[int] | None = None) -> int:
-    """Write threads.csv; return how many rows. `urgent` receives the ids of the period's most urgent threads
-    (then the most recently active, then the oldest), picked on the way for the page."""
-    writer = _writer(out)
-    writer.writerow(THREAD_COLUMNS)
+def write_threads_csv(session: Session, period: Period, out: Any) -> int:
+    """Write threads.csv; return how many rows."""
+    _writer(out).writerow(THREAD_COLUMNS)
     count = 0
-    top: list[tuple[int, str, int]] = []
     scan = wide_range(session, period.start, period.end)
-    for batch in stream_rows(session, thread_query(period, dialect_of(session), scan=scan)):
-        rows = []
-        for row in batch:
-            # The response time in words joins here: in SQL it would parse both timestamps again for each part.
-            rows.append((*row[:10], _duration(row[9]), *row[10:]))
-            key = (row[7], row[15] or "", -row[0])  # urgency, last activity (ISO text sorts as time), id
-            if len(top) < URGENT_ROWS:
-                heapq.heappush(top, key)
-            elif key > top[0]:
-                heapq.heapreplace(top, key)
-        _write_batch(out, rows, lambda row: _clean(row, _THREAD_TEXT))
-        count += len(rows)
-    if urgent is not None:
-        urgent[:] = [-key[2] for key in sorted(top, reverse=True)]
+    for batch in stream_rows(session, thread_query(period, dialect_of(session), lines=True, scan=scan)):
+        lines = [before + _response_cells(seconds) + after for before, seconds, after in batch]
+        _write_lines(out, lines, _THREAD_TEXT)
+        count += len(lines)
     return count
 
 
 @lru_cache(maxsize=65536)
-def _duration(seconds: int | None) -> str:
-    # Response times repeat (seconds, whole minutes): a week's hundreds of thousands of threads say far fewer.
-    return "" if seconds is None else human_duration(seconds)
+def _response_cells(seconds: int | None) -> str:
+    # The response time in seconds and in words. Joined here: in SQL the words would parse both timestamps again
+    # for each part. Response times repeat (whole minutes): a week's threads say far fewer than they are.
+    return "," if seconds is None else f"{seconds},{human_duration(seconds)}"
 
 
 def most_urgent_ids(session: Session, period: Period, limit: int = URGENT_ROWS) -> list[int]:
-    """The period's most urgent threads, ordered as write_threads_csv picks them (urgency, then the most recently
-    active, then the oldest), found from the threads' side: the page need not wait for threads.csv."""
+    """The period's most urgent threads: by urgency, then the most recently active, then the oldest."""
     posted = (
         select(col(Mention.id))
         .where(
@@ -247,7 +238,7 @@ def urgent_threads(session: Session, period: Period, ids: Sequence[int]) -> list
         return []
     rows = {
         row[0]: row
-        for rows in stream_rows(session, thread_query(period, dialect_of(session), for_csv=False, ids=ids))
+        for rows in stream_rows(session, thread_query(period, dialect_of(session), ids=ids))
         for row in rows
     }
     return [_thread_row(rows[i]) for i in ids if i in rows]
@@ -276,19 +267,18 @@ def _thread_row(row: Sequence[Any]) -> ThreadRow:
     )
 
 
-def _write_batch(
-    out: Any, rows: Sequence[Sequence[Any]], clean: Callable[[Sequence[Any]], list[Any]]
-) -> None:
-    """Write rows whose cells the SQL made formula-safe; control characters are looked for in the written text
-    of the whole batch at once (C speed), and only a batch holding one is written again row by row, cleaned.
-    Every line ends in CRLF, so more CRs than rows means one inside a cell, which strip_controls() turns into LF.
+def _write_lines(out: Any, lines: Sequence[str], texts: Sequence[int]) -> None:
+    """Write CSV lines the SQL made (csv_line); control characters are looked for in the whole batch at once (C
+    speed), and only a batch holding one is written again row by row, its text cells (`texts`) cleaned. Every
+    line ends in CRLF, so more CRs than lines means one inside a cell, which strip_controls() turns into LF.
     """
-    buffer = io.StringIO()
-    _writer(buffer).writerows(rows)
-    chunk = buffer.getvalue()
-    if _CONTROL.search(chunk) is not None or chunk.count("\r") != len(rows):
+    chunk = "\r\n".join(lines) + "\r\n" if lines else ""
+    if _CONTROL.search(chunk) is not None or chunk.count("\r") != len(lines):
+        # Outside the quoted text cells a line holds only our numbers and labels, so stripping the whole line
+        # cleans just those cells; the csv module then reads the cells back to check them for formulas again.
         buffer = io.StringIO()
-        _writer(buffer).writerows([clean(row) for row in rows])
+        rows = csv.reader(strip_controls(line) for line in lines)
+        _writer(buffer).writerows(_clean(row, texts) for row in rows)
         chunk = buffer.getvalue()
     out.write(chunk)
 
@@ -303,23 +293,24 @@ def _clean(row: Sequence[Any], texts: Sequence[int]) -> list[Any]:
 
 
 def mention_query(period: Period, dialect: str, scan: bool = False) -> Any:
-    # Free text becomes CSV cells in SQL; network, sentiment and tier are labels of ours.
+    """mentions.csv's lines (csv_line)."""
+    cells = (
+        col(Mention.id),
+        col(Mention.network),
+        col(Mention.native_id),
+        col(Mention.thread_id),
+        iso_text(col(Mention.created_at), dialect),
+        col(Identity.handle),
+        col(Mention.brand),
+        col(Mention.text),
+        col(Mention.sentiment),
+        fixed3(col(Mention.complaint), dialect),
+        col(Mention.urgency),
+        col(Mention.urgency_tier),
+        bool_text(col(Mention.is_own)),
+    )
     return (
-        select(
-            col(Mention.id),
-            col(Mention.network),
-            csv_text(col(Mention.native_id)),
-            col(Mention.thread_id),
-            iso_text(col(Mention.created_at), dialect),
-            csv_text(col(Identity.handle)),
-            csv_text(col(Mention.brand)),
-            csv_text(col(Mention.text)),
-            col(Mention.sentiment),
-            fixed3(col(Mention.complaint), dialect),
-            col(Mention.urgency),
-            col(Mention.urgency_tier),
-            bool_text(col(Mention.is_own)),
-        )
+        select(csv_line(cells, _MENTION_TEXT))
         .join(Identity, col(Identity.id) == col(Mention.identity_id))
         .where(*created_between(period.start, period.end, scan=scan))
         # In the order earful stored them (nearly time order; a backfilled post comes when it arrived): sorting a
@@ -330,12 +321,11 @@ def mention_query(period: Period, dialect: str, scan: bool = False) -> Any:
 
 def write_mentions_csv(session: Session, period: Period, out: Any) -> int:
     """Write mentions.csv, one row per mention (the customer's and the brand's) in the period; return the count."""
-    writer = _writer(out)
-    writer.writerow(MENTION_COLUMNS)
+    _writer(out).writerow(MENTION_COLUMNS)
     count = 0
     scan = wide_range(session, period.start, period.end)
     for rows in stream_rows(session, mention_query(period, dialect_of(session), scan)):
-        _write_batch(out, rows, lambda row: _clean(row, _MENTION_TEXT))
+        _write_lines(out, [line for (line,) in rows], _MENTION_TEXT)
         count += len(rows)
     return count
 
@@ -346,19 +336,16 @@ WRITERS: dict[str, Callable[[Session, Period, Any], int]] = {
 }
 
 
-def write_csv(session: Session, period: Period, path: Path, urgent: list[int] | None = None) -> int:
-    """Write `path` (threads.csv or mentions.csv, by its name) atomically; return how many rows. With
-    threads.csv, `urgent` receives the most urgent threads' ids (see write_threads_csv)."""
+def write_csv(session: Session, period: Period, path: Path) -> int:
+    """Write `path` (threads.csv or mentions.csv, by its name) atomically; return how many rows."""
     counted: list[int] = []
-
-    def write(out: Any) -> None:
-        if path.name == "threads.csv":
-            counted.append(write_threads_csv(session, period, out, urgent))
-        else:
-            counted.append(WRITERS[path.name](session, period, out))
-
     with mapped_reads(session):
-        write_atomic(path, write, newline="", encoding="utf-8-sig")
+        write_atomic(
+            path,
+            lambda out: counted.append(WRITERS[path.name](session, period, out)),
+            newline="",
+            encoding="utf-8-sig",
+        )
     return counted[0]
 
 

@@ -8,31 +8,25 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from responders.report_csv import urgent_threads, write_csv
-from responders.report_model import ThreadRow
+from responders.report_csv import write_csv
 from responders.report_period import Period, range_period
 
 _JOB = "EARFUL_REPORT_EXPORT"
+NICENESS = 10
 
 
 def export(url: str, period: Period, path: Path) -> dict[str, Any]:
-    """`write_csv` from a connection of its own (in a second process): the rows written, and with threads.csv
-    the period's most urgent threads for the page."""
+    """`write_csv` from a connection of its own (in a second process): the rows written."""
     from store import Store
 
     store = Store(url)
     try:
         with store.read() as session:
-            ids: list[int] = []
-            done: dict[str, Any] = {"rows": write_csv(session, period, path, ids)}
-            if path.name == "threads.csv":
-                done["urgent"] = [asdict(row) for row in urgent_threads(session, period, ids)]
-        return done
+            return {"rows": write_csv(session, period, path)}
     finally:
         store.dispose()
 
@@ -54,9 +48,8 @@ def start_export(url: str, period: Period, path: Path) -> subprocess.Popen[str]:
     )
 
 
-def finish_export(child: subprocess.Popen[str], name: str) -> tuple[int, list[ThreadRow]]:
-    """Wait for `start_export`'s process: the rows it wrote and the urgent threads it found (threads.csv), or
-    RuntimeError saying why it failed."""
+def finish_export(child: subprocess.Popen[str], name: str) -> int:
+    """Wait for `start_export`'s process: the rows it wrote, or RuntimeError saying why it failed."""
     out, err = child.communicate()
     try:
         done = json.loads(out) if child.returncode == 0 else None
@@ -65,10 +58,13 @@ def finish_export(child: subprocess.Popen[str], name: str) -> tuple[int, list[Th
     if not isinstance(done, dict) or not isinstance(done.get("rows"), int):
         last = (err.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"writing {name} failed in its own process (exit {child.returncode}): {last}")
-    return done["rows"], [ThreadRow(**row) for row in done.get("urgent", [])]
+    return int(done["rows"])
 
 
 def _export_main() -> None:
+    # The page is what the reader waits for, and its figures come first: this process yields the processor to
+    # the one computing them, and takes what is left (both finish sooner than on equal terms).
+    os.nice(NICENESS)
     job = json.loads(os.environ.pop(_JOB))
     period = range_period(datetime.fromisoformat(job["start"]), datetime.fromisoformat(job["end"]))
     print(json.dumps(export(job["url"], period, Path(job["path"]))))

@@ -143,6 +143,29 @@ def csv_text(column: Any) -> ColumnElement[str]:
     return case((first.in_(FORMULA_STARTS), literal("'", String) + column), else_=func.coalesce(column, ""))
 
 
+def csv_line(cells: Sequence[Any], texts: Sequence[int]) -> ColumnElement[str]:
+    """One CSV line (without its line end) put together in the database from `cells`: those at the positions
+    `texts` are free text, made formula-safe (csv_text) and always quoted, their quotes doubled; the others are
+    our own numbers and labels, written as they are (NULL as an empty cell).
+
+    A million rows then reach Python as a million strings rather than thirteen million cells: on two cores that
+    halves a big export. The file reads as the csv module writes it, but for quotes around every text cell.
+    """
+    quote = literal('"', String)
+    parts: list[Any] = []
+    for i, cell in enumerate(cells):
+        if i:
+            parts.append(literal(",", String))
+        if i in texts:
+            parts += [quote, func.replace(csv_text(cell), '"', '""', type_=String), quote]
+        else:
+            parts.append(func.coalesce(cast(cell, String), ""))
+    line = parts[0]
+    for part in parts[1:]:
+        line = line.concat(part)
+    return line
+
+
 def fixed3(column: Any, dialect: str) -> ColumnElement[str]:
     """A score with three decimals ('0.900'); NULL stays NULL (an empty cell)."""
     if dialect == "sqlite":

@@ -250,6 +250,40 @@ def test_both_csvs_stream_from_either_database(any_store: Store, tmp_path: Path)
         "5h 00m",
         "pending",
     )
-    # The urgent list on the page comes from the same stream: most urgent, then most recently active.
+    # The page's urgent list: most urgent, then most recently active.
     assert [t.urgency for t in paths.data.urgent] == [90, 40, 10, 10]
     assert paths.data.urgent[2].last_activity > paths.data.urgent[3].last_activity
+
+
+def test_csv_cells_with_quotes_commas_line_breaks_and_hidden_formulas_read_back_safe(
+    any_store: Store, tmp_path: Path
+) -> None:
+    # The database writes each CSV line: a quote, a comma or a line break in a text cell must not shift a column,
+    # and a control character dropped on the way must not uncover a formula.
+    texts = {
+        "q": 'He said "refund", then hung up',
+        "n": "line one\r\nline two\rthree,\nfour",
+        "f": '\x07=HYPERLINK("http://evil")',
+    }
+    with any_store.write() as session:
+        save_mentions(
+            [customer(key, key, MON + timedelta(hours=i), text, who=f'x"{key},y') for i, (key, text) in
+             enumerate(texts.items())],
+            session=session,
+        )  # fmt: skip
+    paths = build_week_report(any_store, "2026-W47", tmp_path, pdf=False, now=NOW)
+
+    with paths.mentions_csv.open(encoding="utf-8-sig", newline="") as f:
+        mentions = {row["native_id"]: row for row in csv.DictReader(f)}
+    with paths.threads_csv.open(encoding="utf-8-sig", newline="") as f:
+        threads = list(csv.DictReader(f))
+    assert {key: row["text"] for key, row in mentions.items()} == {
+        "q": 'He said "refund", then hung up',
+        "n": "line one\nline two\nthree,\nfour",
+        "f": '\'=HYPERLINK("http://evil")',
+    }
+    assert {row["author_handle"] for row in mentions.values()} == {'x"q,y', 'x"n,y', 'x"f,y'}
+    assert all(row["complaint"] == "0.900" and row["is_own"] == "false" for row in mentions.values())
+    assert sorted(row["first_message"] for row in threads) == sorted(row["text"] for row in mentions.values())
+    # Never answered: no response time (PostgreSQL's GREATEST once made it "0s").
+    assert [(row["first_response_seconds"], row["first_response"]) for row in threads] == [("", "")] * 3
