@@ -122,11 +122,21 @@ def report_build() -> dict[str, object]:
     return result
 
 
+def machine_speed() -> str:
+    """How fast this machine runs plain Python, to read the figures against: machines of the same kind differ
+    (the report bench took 10.1 s on one 2-core machine and 22 s, same code, on another)."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return f"a 10M-step Python loop takes {time.perf_counter() - started:.2f} s here"
+
+
 def main() -> None:
     sections = sys.argv[1:]
     if sections not in ([], ["classify"], ["desk"], ["detection"], ["report"]):
         sys.exit("usage: python -m bench [classify|desk|detection|report]")
-    print(f"earful bench ({os.cpu_count()} CPU cores)")
+    print(f"earful bench ({os.cpu_count()} CPU cores; {machine_speed()})")
     if sections == ["classify"]:
         print(json.dumps({"classifier_vs_pipeline": classifier_vs_pipeline()}))
         return

@@ -130,6 +130,9 @@ def _seed_week(
                 posts.append((at + timedelta(minutes=rng.expovariate(1 / 90)), True))
                 if rng.random() < 0.4:
                     posts.append((posts[-1][0] + timedelta(minutes=rng.uniform(5, 600)), False))
+            # Every post inside the week, so the report covers exactly the mentions seeded for it.
+            last_moment = week_start + timedelta(days=7, microseconds=-1)
+            posts = [(min(when, last_moment), own) for when, own in posts]
             first_mention = counts["mentions"] + 1
             for when, own in posts:
                 counts["mentions"] += 1
