@@ -12,7 +12,7 @@ from typing import Any
 
 from listener.config import BrandSettings
 from listener.terms import BrandMatcher
-from listener.x_normalise import Malformed, storable, storable_json
+from listener.x_normalise import Malformed
 from store.incoming import Author, NewMention
 
 NETWORK = "bluesky"
@@ -126,7 +126,7 @@ def _record(
         uri=uri,
         cid=cid,
         did=did,
-        text=storable(text),
+        text=text,
         created_at=parse_time(record.get("createdAt"), f"{where}.createdAt"),
         langs=tuple(lang for lang in langs if isinstance(lang, str) and lang)
         if isinstance(langs, list)
@@ -182,7 +182,7 @@ def parse_frame(data: str | bytes, *, max_bytes: int) -> Frame:
         cid=_str(commit, "cid", "commit"),
         did=did,
         seen_us=time_us,
-        raw=storable_json(body),
+        raw=body,
         where="commit.record",
     )
     return Frame(time_us, post)
@@ -206,7 +206,7 @@ def parse_post_view(view: Any, query: str) -> PostRecord:
         cid=_str(view, "cid", "post"),
         did=did,
         seen_us=int(seen.timestamp() * 1_000_000),
-        raw=storable_json({"post": dict(view), "search": query}),
+        raw={"post": dict(view), "search": query},
         where="post.record",
     )
     display = author.get("displayName")
@@ -282,8 +282,8 @@ def to_mention(post: PostRecord, *, brand: str, author: Profile, is_own: bool) -
         created_at=post.created_at,
         author=Author(
             native_user_id=post.did,
-            handle=storable(handle)[:_MAX_NAME],
-            display_name=storable(post.display_name or author.display_name)[:_MAX_NAME],
+            handle=handle[:_MAX_NAME],
+            display_name=(post.display_name or author.display_name)[:_MAX_NAME],
             followers=max(0, author.followers),
         ),
         language=post.langs[0][:20] if post.langs else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,8 +24,6 @@ TWEET_FIELDS = [
 USER_FIELDS = ["public_metrics", "username", "name"]
 EXPANSIONS = ["author_id"]
 
-# NUL and unpaired surrogates: PostgreSQL refuses both in text and JSON, and they carry no meaning.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # The store's column sizes; X's own limits are far below (ids ~19 digits, names 50 characters).
 _MAX_ID = 40
 _MAX_NAME = 200
@@ -42,24 +39,10 @@ class Malformed(ValueError):
         self.reason = reason
 
 
-def storable(text: str) -> str:
-    return _UNSTORABLE.sub("", text)
-
-
-def storable_json(value: Any) -> Any:
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, list):
-        return [storable_json(item) for item in value]
-    if isinstance(value, dict):
-        return {storable(str(key)): storable_json(item) for key, item in value.items()}
-    return value
-
-
 def tweet_text(raw: str) -> str:
     for escaped, plain in _X_ENTITIES:
         raw = raw.replace(escaped, plain)
-    return storable(raw)
+    return raw
 
 
 def parse_created_at(value: Any) -> datetime:
@@ -147,8 +130,8 @@ def to_mention(
         created_at=created_at,
         author=Author(
             native_user_id=author_id,
-            handle=storable(username)[:_MAX_NAME],
-            display_name=storable(str(user.get("name") or ""))[:_MAX_NAME],
+            handle=username[:_MAX_NAME],
+            display_name=str(user.get("name") or "")[:_MAX_NAME],
             followers=followers if isinstance(followers, int) and followers >= 0 else 0,
         ),
         # "und" is X's "could not tell": the classifier guesses better from nothing than from a wrong code.
@@ -156,7 +139,7 @@ def to_mention(
         reply_to_native_id=replied_to,
         brand=brand,
         is_own=brands.is_own(brand, username),
-        raw=storable_json(raw),
+        raw=raw,
     )
 
 

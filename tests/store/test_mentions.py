@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -10,6 +10,7 @@ from sqlmodel import func, select
 from store.mentions import get_cursor, save_mentions
 from store.models import Customer, Identity, Mention, SourceCursor, Thread, ThreadStatus
 
+MON = datetime(2026, 11, 16, 9, tzinfo=UTC)
 SLA = {"critical": timedelta(minutes=15), "high": timedelta(hours=1), "normal": timedelta(hours=4)}
 
 
@@ -148,6 +149,37 @@ def test_odd_unicode_and_markup_are_kept_exactly(any_store, make_mention):
     with any_store.read() as s:
         stored = [m.text for m in s.exec(select(Mention).order_by(Mention.native_id))]
     assert stored == texts
+
+
+def test_nul_and_lone_surrogates_are_dropped_from_every_network_so_the_mention_is_kept(any_store):
+    # PostgreSQL refuses both; a Mastodon or Reddit post carrying one (JSON can: "\u0000", "\ud800") used to be
+    # refused whole, a customer's complaint lost to one invisible character.
+    from store.incoming import Author, NewMention, ScoredMention
+
+    odd = "order\x00 12345 \ud800never came"
+    mentions = [
+        ScoredMention(
+            mention=NewMention(
+                network=network,
+                native_id=f"{network}-1",
+                conversation_id=f"c\x00{network}",
+                text=odd,
+                created_at=MON,
+                author=Author(native_user_id="u\x00", handle="ja\x00ne", display_name="Jane \udc80Doe"),
+                raw={"content": odd, "nested": [{"k\x00": "\ud83d"}]},
+            )
+        )
+        for network in ("mastodon", "reddit")
+    ]
+    with any_store.write() as s:
+        result = save_mentions(mentions, session=s)
+    assert result.rejected == [] and len(result.stored) == 2
+    with any_store.read() as s:
+        stored = s.exec(select(Mention)).all()
+        handles = {i.handle for i in s.exec(select(Identity))}
+    assert [m.text for m in stored] == ["order 12345 never came"] * 2
+    assert stored[0].raw == {"content": "order 12345 never came", "nested": [{"k": ""}]}
+    assert handles == {"jane"}
 
 
 def test_what_the_database_refuses_is_reported_and_the_rest_is_kept(any_store, make_mention):
