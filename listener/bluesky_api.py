@@ -10,14 +10,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 from atproto import Client, models
 from atproto_client import exceptions
-from atproto_client.request import Request
+from atproto_client.request import Request, Response
 from atproto_core.exceptions import AtProtocolError
 
 from listener.bluesky_normalise import Brands, Profile
 from listener.config import BlueskySettings
 from listener.health import SourceState
+from listener.parsing import Malformed, loads
 from listener.source import (
     ConnectionLost,
     Fatal,
@@ -69,6 +71,41 @@ def as_source_error(exc: AtProtocolError, what: str, *, now: float) -> SourceErr
     return ConnectionLost(f"{what}: {type(exc).__name__}: {_reason(exc)}")
 
 
+class Unreadable(Malformed):
+    """An XRPC answer that is not JSON earful can read; `raw` is its body, to be kept aside."""
+
+    def __init__(self, reason: str, raw: bytes) -> None:
+        super().__init__(reason)
+        self.raw = raw
+
+
+class _Request(Request):
+    """atproto's Request, reading answers with earful's JSON reader: atproto's own (pydantic's `from_json`)
+    raises a bare ValueError for a post nested 200 levels deep, which would end the session that asked, and
+    the next one, and every one after it. (`_send_request` is atproto 0.0.73's, as `get` and `post` use it.)"""
+
+    def get(self, *args: Any, **kwargs: Any) -> Response:
+        return _read(self._send_request("GET", *args, **kwargs))
+
+    def post(self, *args: Any, **kwargs: Any) -> Response:
+        return _read(self._send_request("POST", *args, **kwargs))
+
+
+def _read(response: httpx.Response) -> Response:
+    content: Any = response.content
+    if "application/json" in response.headers.get("content-type", "").lower():
+        try:
+            content = loads(response.content, "Bluesky's answer")
+        except Malformed as exc:
+            raise Unreadable(exc.reason, response.content) from None
+    return Response(
+        success=True,
+        status_code=response.status_code,
+        content=content,
+        headers={key.lower(): value for key, value in response.headers.items()},
+    )
+
+
 class Api:
     """One source's XRPC client. Not thread-safe: each source thread has its own."""
 
@@ -86,7 +123,7 @@ class Api:
     def client(self, ctx: SourceContext) -> Client:
         if self._client is not None:
             return self._client
-        client = Client(base_url=self.settings.base_url, request=Request(timeout=self.timeout))
+        client = Client(base_url=self.settings.base_url, request=_Request(timeout=self.timeout))
         handle, password = self.settings.handle, self.settings.app_password
         if handle and password is not None and password.get_secret_value():
             try:

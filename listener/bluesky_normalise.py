@@ -4,15 +4,15 @@ lookup a caller passes in, which runs only when a brand's terms need the author 
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from listener.config import BrandSettings
+from listener.parsing import Malformed, loads, storable
 from listener.terms import BrandMatcher
-from listener.x_normalise import Malformed
 from store.incoming import Author, NewMention
 
 NETWORK = "bluesky"
@@ -20,6 +20,16 @@ POST_COLLECTION = "app.bsky.feed.post"
 _MAX_NAME = 200
 # The store's id columns (native id, conversation id, reply-to): did:plc URIs are about 70 characters.
 _MAX_ID = 100
+# atproto's own syntax rules: a did, a record key, and an at:// URI of a record (did authority only: Jetstream
+# and search name repos by did). Anything else would be sent back to the network in a profile lookup.
+_DID = re.compile(r"did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-]")
+_RKEY = re.compile(r"[A-Za-z0-9._:~-]{1,512}")
+_RECORD_URI = re.compile(
+    r"at://(did:[a-z]+:[a-zA-Z0-9._:%-]*[a-zA-Z0-9._-])/[a-zA-Z0-9.-]+/[A-Za-z0-9._:~-]+"
+)
+# Jetstream's time_us is the server's clock in microseconds; past year 9999 no date can hold it.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_TIME_US = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 __all__ = [
     "Malformed",
@@ -75,10 +85,8 @@ class Frame:
 
 def did_of(uri: str | None) -> str | None:
     """The repo (author) of an at:// URI."""
-    if not uri or not uri.startswith("at://"):
-        return None
-    authority = uri[len("at://") :].split("/", 1)[0]
-    return authority if authority.startswith("did:") else None
+    found = _RECORD_URI.fullmatch(uri) if isinstance(uri, str) else None
+    return found.group(1) if found else None
 
 
 def parse_time(value: Any, where: str) -> datetime:
@@ -90,7 +98,14 @@ def parse_time(value: Any, where: str) -> datetime:
         raise Malformed(f"{where} {value[:40]!r} is not an ISO 8601 datetime") from None
     if moment.tzinfo is None:
         raise Malformed(f"{where} {value[:40]!r} has no timezone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 falls before year 1 in UTC
+        raise Malformed(f"{where} {value[:40]!r} is outside the years a date can have") from None
+
+
+def _from_us(time_us: int) -> datetime:
+    return datetime.fromtimestamp(time_us // 1_000_000, UTC).replace(microsecond=time_us % 1_000_000)
 
 
 def _str(data: Mapping[str, Any], key: str, where: str) -> str:
@@ -115,19 +130,22 @@ def _record(
     root_uri = parent_uri = None
     if reply is not None:
         try:
-            root_uri, parent_uri = str(reply["root"]["uri"]), str(reply["parent"]["uri"])
-        except (KeyError, TypeError):
+            root_uri, parent_uri = reply["root"]["uri"], reply["parent"]["uri"]
+        except (KeyError, TypeError, IndexError):
             raise Malformed(f"{where}.reply needs root.uri and parent.uri") from None
-        if not root_uri.startswith("at://") or not parent_uri.startswith("at://"):
-            raise Malformed(f"{where}.reply refers to something that is not an at:// URI")
+        if did_of(root_uri) is None or did_of(parent_uri) is None:
+            raise Malformed(f"{where}.reply refers to something that is not an at:// URI of a record")
         if len(root_uri) > _MAX_ID or len(parent_uri) > _MAX_ID:
             raise Malformed(f"{where}.reply URIs are longer than the {_MAX_ID} characters an id is stored in")
+    created = parse_time(record.get("createdAt"), f"{where}.createdAt")
     return PostRecord(
         uri=uri,
         cid=cid,
         did=did,
         text=text,
-        created_at=parse_time(record.get("createdAt"), f"{where}.createdAt"),
+        # createdAt is whatever the author's app wrote; like Bluesky's own sort time, a post is never newer than
+        # when the network first saw it (backdated posts, imported from elsewhere, keep their date).
+        created_at=min(created, _from_us(seen_us)),
         langs=tuple(lang for lang in langs if isinstance(lang, str) and lang)
         if isinstance(langs, list)
         else (),
@@ -146,18 +164,15 @@ def parse_frame(data: str | bytes, *, max_bytes: int) -> Frame:
         )
     if len(data) > max_bytes:
         raise Malformed(f"frame of {len(data)} characters is longer than the {max_bytes} allowed")
-    try:
-        body = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise Malformed(f"frame is not JSON: {exc}") from None
+    body = loads(data, "frame")
     if not isinstance(body, dict):
         raise Malformed(f"frame is a JSON {type(body).__name__}, not an object")
     if "kind" not in body and isinstance(body.get("error"), str):
         message = body.get("message")
         return Frame(error=f"{body['error']}: {message}" if message else body["error"])
     time_us = body.get("time_us")
-    if not isinstance(time_us, int) or isinstance(time_us, bool) or time_us <= 0:
-        raise Malformed("time_us is missing or not a positive integer")
+    if not isinstance(time_us, int) or isinstance(time_us, bool) or not 0 < time_us < _MAX_TIME_US:
+        raise Malformed(f"time_us {str(time_us)[:40]!r} is not a time in microseconds")
     kind = body.get("kind")
     if kind in ("identity", "account"):
         return Frame(time_us)
@@ -172,9 +187,11 @@ def parse_frame(data: str | bytes, *, max_bytes: int) -> Frame:
     if operation not in ("create", "update"):
         raise Malformed(f"unknown commit operation {str(operation)[:40]!r}")
     did = _str(body, "did", "event")
-    if not did.startswith("did:"):
+    if not _DID.fullmatch(did):
         raise Malformed(f"event.did {did[:60]!r} is not a did")
     rkey = _str(commit, "rkey", "commit")
+    if not _RKEY.fullmatch(rkey):
+        raise Malformed(f"commit.rkey {rkey[:60]!r} is not a record key")
     uri = f"at://{did}/{POST_COLLECTION}/{rkey}"
     post = _record(
         commit.get("record"),
@@ -198,14 +215,17 @@ def parse_post_view(view: Any, query: str) -> PostRecord:
         raise Malformed("post.author is missing")
     did = _str(author, "did", "post.author")
     if did_of(uri) != did:
-        raise Malformed(f"post.uri {uri[:80]!r} is not in the repo of its author {did[:60]}")
+        raise Malformed(f"post.uri {uri[:80]!r} is not in the repo of its author {did[:60]!r}")
     seen = parse_time(view.get("indexedAt"), "post.indexedAt")
+    seen_us = (seen - _EPOCH) // timedelta(microseconds=1)
+    if not 0 < seen_us < _MAX_TIME_US:
+        raise Malformed(f"post.indexedAt {view.get('indexedAt')!r} is before 1970: no search indexed it then")
     post = _record(
         view.get("record"),
         uri=uri,
         cid=_str(view, "cid", "post"),
         did=did,
-        seen_us=int(seen.timestamp() * 1_000_000),
+        seen_us=seen_us,
         raw={"post": dict(view), "search": query},
         where="post.record",
     )
@@ -274,21 +294,22 @@ class Brands:
 
 def to_mention(post: PostRecord, *, brand: str, author: Profile, is_own: bool) -> NewMention:
     handle = post.handle or author.handle
-    return NewMention(
-        network=NETWORK,
-        native_id=post.uri,
-        conversation_id=post.conversation_id,
-        text=post.text,
-        created_at=post.created_at,
-        author=Author(
-            native_user_id=post.did,
-            handle=handle[:_MAX_NAME],
-            display_name=(post.display_name or author.display_name)[:_MAX_NAME],
-            followers=max(0, author.followers),
-        ),
-        language=post.langs[0][:20] if post.langs else None,
-        reply_to_native_id=post.parent_uri,
-        brand=brand,
-        is_own=is_own,
-        raw=post.raw,
-    )
+    with storable(post.raw):
+        return NewMention(
+            network=NETWORK,
+            native_id=post.uri,
+            conversation_id=post.conversation_id,
+            text=post.text,
+            created_at=post.created_at,
+            author=Author(
+                native_user_id=post.did,
+                handle=handle[:_MAX_NAME],
+                display_name=(post.display_name or author.display_name)[:_MAX_NAME],
+                followers=max(0, author.followers),
+            ),
+            language=post.langs[0][:20] if post.langs else None,
+            reply_to_native_id=post.parent_uri,
+            brand=brand,
+            is_own=is_own,
+            raw=post.raw,
+        )

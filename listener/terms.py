@@ -269,7 +269,7 @@ def _term(token: str) -> Node:
             raise QueryError(f"Reference to invalid operator '{name}'")
         if name == "is" and value not in _IS_VALUES:
             raise QueryError(f"Reference to invalid field 'is:{value}'")
-        if name == "conversation_id" and not value.isdigit():
+        if name == "conversation_id" and not (value.isascii() and value.isdigit()):
             raise QueryError(f"conversation_id needs a numeric id, got {value!r}")
         return Operator(name, value.removeprefix("@"))
     tokens = tuple(words(token))

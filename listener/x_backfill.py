@@ -3,7 +3,6 @@ mentions of a brand's account since a cursor, through its mentions timeline (the
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from typing import Any
 import tweepy
 
 from listener.config import BrandSettings
+from listener.parsing import ascii_digits, raw_bytes
 from listener.x_normalise import (
     EXPANSIONS,
     TWEET_FIELDS,
@@ -53,9 +53,10 @@ class Gap:
 
 
 def since_id(cursor: str | None, rewind_seconds: float) -> str | None:
-    """The cursor moved back a little: X's stream order is by arrival, not strictly by id."""
-    if not cursor or not cursor.isdigit():
-        return cursor or None
+    """The cursor moved back a little: X's stream order is by arrival, not strictly by id. A cursor that is no
+    tweet id (none of ours is) is no place to start from: the backfill starts as a first one does."""
+    if not ascii_digits(cursor):
+        return None
     rewind = int(rewind_seconds * 1000) << _SNOWFLAKE_MS_SHIFT
     return str(max(1, int(cursor) - rewind))
 
@@ -160,8 +161,9 @@ class _Pages:
             pages += 1
             for tweet, users in search_items(page):
                 self._take(tweet, users, key, value)
-            token = (page.get("meta") or {}).get("next_token")
-            if not token:
+            meta = page.get("meta") if isinstance(page, dict) else None
+            token = meta.get("next_token") if isinstance(meta, dict) else None
+            if not token or not isinstance(token, str):
                 return False
             if pages >= self.max_pages:
                 return True
@@ -175,8 +177,7 @@ class _Pages:
         try:
             mention = to_mention(tweet, users, brand=self.brand.name, brands=self.brands, raw=raw)
         except Malformed as exc:
-            data = json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass")
-            self.quarantine(self.source, f"{_what(key)}: {exc.reason}", data)
+            self.quarantine(self.source, f"{_what(key)}: {exc.reason}", raw_bytes(raw))
             return
         mention.source, mention.cursor = self.source, mention.native_id
         self.found[mention.native_id] = mention

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from listener.config import BrandSettings
+from listener.parsing import Malformed, ascii_digits, loads, storable
 from listener.x_rules import brand_of_tag
 from store.incoming import Author, NewMention
+
+__all__ = ["Malformed", "NETWORK", "Brands", "parse_created_at", "parse_stream_line", "to_mention"]
 
 NETWORK = "x"
 TWEET_FIELDS = [
@@ -31,14 +33,6 @@ _MAX_NAME = 200
 _X_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
 
-class Malformed(ValueError):
-    """A line or an item that cannot become a mention; `reason` is what the quarantine shows."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 def tweet_text(raw: str) -> str:
     for escaped, plain in _X_ENTITIES:
         raw = raw.replace(escaped, plain)
@@ -55,6 +49,8 @@ def parse_created_at(value: Any) -> datetime:
         raise Malformed(
             f"created_at {value[:40]!r} is not X's timestamp format (YYYY-MM-DDTHH:MM:SS.mmmZ)"
         ) from None
+    except OverflowError:  # 0001-01-01T00:00:00.000+05:00 is a year before year 1 in UTC
+        raise Malformed(f"created_at {value[:40]!r} is outside the years a date can have") from None
 
 
 @dataclass
@@ -81,6 +77,14 @@ def _require(data: Mapping[str, Any], key: str, where: str = "data") -> str:
     return value
 
 
+def _id(data: Mapping[str, Any], key: str, where: str = "data") -> str:
+    """An X id: ASCII digits (ids are numbers written as strings), short enough to be one."""
+    value = _require(data, key, where)
+    if not ascii_digits(value) or len(value) > _MAX_ID:
+        raise Malformed(f"{where}.{key} {value[:40]!r} is not an X id")
+    return value
+
+
 def _users(includes: Any) -> dict[str, Mapping[str, Any]]:
     users = includes.get("users") if isinstance(includes, Mapping) else None
     if not isinstance(users, list):
@@ -96,16 +100,12 @@ def to_mention(
     brands: Brands,
     raw: dict[str, Any],
 ) -> NewMention:
-    native_id = _require(tweet, "id")
-    if not native_id.isdigit() or len(native_id) > _MAX_ID:
-        raise Malformed(f"data.id {native_id[:40]!r} is not a tweet id")
+    native_id = _id(tweet, "id")
     text = tweet.get("text")
     if not isinstance(text, str):
         raise Malformed("data.text is missing or not a string")
-    author_id = _require(tweet, "author_id")
-    conversation_id = _require(tweet, "conversation_id")
-    if len(author_id) > _MAX_ID or len(conversation_id) > _MAX_ID:
-        raise Malformed("author_id or conversation_id is too long to be an X id")
+    author_id = _id(tweet, "author_id")
+    conversation_id = _id(tweet, "conversation_id")
     created_at = parse_created_at(tweet.get("created_at"))
     user = users.get(author_id)
     if user is None:
@@ -113,34 +113,38 @@ def to_mention(
     username = _require(user, "username", "includes.users[]")
     metrics = user.get("public_metrics") if isinstance(user.get("public_metrics"), Mapping) else {}
     followers = metrics.get("followers_count", 0) if isinstance(metrics, Mapping) else 0
+    references = tweet.get("referenced_tweets")
     replied_to = next(
         (
-            str(ref.get("id"))
-            for ref in tweet.get("referenced_tweets") or []
+            _id(ref, "id", "data.referenced_tweets[]")
+            for ref in (references if isinstance(references, list) else [])
             if isinstance(ref, Mapping) and ref.get("type") == "replied_to" and ref.get("id")
         ),
         None,
     )
     lang = tweet.get("lang")
-    return NewMention(
-        network=NETWORK,
-        native_id=native_id,
-        conversation_id=conversation_id,
-        text=tweet_text(text),
-        created_at=created_at,
-        author=Author(
-            native_user_id=author_id,
-            handle=username[:_MAX_NAME],
-            display_name=str(user.get("name") or "")[:_MAX_NAME],
-            followers=followers if isinstance(followers, int) and followers >= 0 else 0,
-        ),
-        # "und" is X's "could not tell": the classifier guesses better from nothing than from a wrong code.
-        language=lang if isinstance(lang, str) and lang and lang != "und" else None,
-        reply_to_native_id=replied_to,
-        brand=brand,
-        is_own=brands.is_own(brand, username),
-        raw=raw,
-    )
+    with storable(raw):
+        return NewMention(
+            network=NETWORK,
+            native_id=native_id,
+            conversation_id=conversation_id,
+            text=tweet_text(text),
+            created_at=created_at,
+            author=Author(
+                native_user_id=author_id,
+                handle=username[:_MAX_NAME],
+                display_name=str(user.get("name") or "")[:_MAX_NAME],
+                followers=followers
+                if isinstance(followers, int) and not isinstance(followers, bool) and followers >= 0
+                else 0,
+            ),
+            # "und" is X's "could not tell": the classifier guesses better from nothing than from a wrong code.
+            language=lang if isinstance(lang, str) and lang and lang != "und" else None,
+            reply_to_native_id=replied_to,
+            brand=brand,
+            is_own=brands.is_own(brand, username),
+            raw=raw,
+        )
 
 
 @dataclass
@@ -154,13 +158,13 @@ class StreamLine:
 def parse_stream_line(line: bytes, brands: Brands, *, max_bytes: int) -> StreamLine:
     if len(line) > max_bytes:
         raise Malformed(f"stream line of {len(line)} bytes is longer than the {max_bytes} allowed")
-    try:
-        body = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed(f"stream line is not JSON: {exc}") from None
+    body = loads(line, "stream line")
     if not isinstance(body, dict):
         raise Malformed(f"stream line is a JSON {type(body).__name__}, not an object")
-    result = StreamLine(errors=list(body.get("errors") or []))
+    errors = body.get("errors")
+    if errors is not None and not isinstance(errors, list):
+        raise Malformed(f"errors is a JSON {type(errors).__name__}, not a list")
+    result = StreamLine(errors=list(errors or []))
     if "data" not in body:
         if not result.errors:
             raise Malformed("stream line has neither data nor errors")
@@ -191,6 +195,8 @@ def parse_stream_line(line: bytes, brands: Brands, *, max_bytes: int) -> StreamL
 
 def search_items(page: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Mapping[str, Any]]]]:
     """The tweets of one recent-search page, each with the users it may need."""
+    if not isinstance(page, Mapping):
+        return []
     data = page.get("data")
     users = _users(page.get("includes"))
     return [(tweet, users) for tweet in data if isinstance(tweet, dict)] if isinstance(data, list) else []

@@ -12,8 +12,8 @@ Every scripting method is safe to call from any thread. `jetstream_url` is the w
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,16 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
         """Post now as `author` (a handle, a bare X-style username or a brand), optionally replying to a URI."""
         return self._call(self.network.push, text, author, in_reply_to, lang)
 
+    def push_record(self, record: Mapping[str, Any], *, author: str = "sandbox-customer") -> SkyPost:
+        """Post a record exactly as given (any JSON: a createdAt no date can hold, fields of the wrong type):
+        Jetstream sends it and search serves it as written, as Bluesky does for any record an app writes."""
+        return self._call(self.network.push_record, record, author)
+
+    def push_frame(self, frame: str) -> None:
+        """One Jetstream frame exactly as given, kept in the log like any event: a cursor before it replays
+        it, as the real Jetstream replays whatever it once sent."""
+        self._call(self.network.push_frame, frame)
+
     def delete(self, uri: str) -> None:
         """The author deletes a post: a Jetstream delete event (the post stays in search, as on a lagging AppView)."""
         self._call(self.network.delete, uri)
@@ -241,7 +251,10 @@ def _when(value: str | None) -> datetime | None:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise ValueError(f"{value!r} has no timezone")
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is out of range") from None
 
 
 def sandbox_settings(base_url: str, jetstream_url: str | None = None, **overrides: Any) -> BlueskySettings:

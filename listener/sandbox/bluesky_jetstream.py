@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from listener.sandbox import wire
 
 _CLOSED_TYPES = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
 
@@ -61,9 +62,17 @@ class JetstreamHub:
     def append(self, event: dict[str, Any], uri: str | None = None) -> None:
         commit = event.get("commit")
         collection = commit.get("collection") if isinstance(commit, dict) else None
-        entry = _Entry(int(event["time_us"]), json.dumps(event, ensure_ascii=False), collection, uri)
+        entry = _Entry(int(event["time_us"]), wire.dumps(event), collection, uri)
         self._log.append(entry)
         self._times.append(entry.time_us)
+        for connection in self._open:
+            connection.wake.set()
+
+    def append_text(self, time_us: int, text: str) -> None:
+        """A frame exactly as given, at `time_us` in the log (its own `time_us` field may say anything)."""
+        text.encode("utf-8")  # a text frame is UTF-8: refused here, not halfway through a connection
+        self._log.append(_Entry(time_us, text, None, None))
+        self._times.append(time_us)
         for connection in self._open:
             connection.wake.set()
 
@@ -73,13 +82,16 @@ class JetstreamHub:
             connection.wake.set()
 
     def send_raw(self, text: str | bytes) -> None:
+        if isinstance(text, str):
+            # A websocket text frame is UTF-8 by definition: refuse here, not in the middle of a connection.
+            text.encode("utf-8")
         self._to_open("raw", text)
 
     def ping(self) -> None:
         self._to_open("ping")
 
     def error(self, error: str, message: str, code: int) -> None:
-        self._to_open("raw", json.dumps({"error": error, "message": message}))
+        self._to_open("raw", wire.dumps({"error": error, "message": message}))
         self._to_open("close", (code, message))
 
     def drop_all(self) -> None:

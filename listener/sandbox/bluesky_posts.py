@@ -5,6 +5,7 @@ Runs on the sandbox's event loop thread only (the sandbox routes every call ther
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,6 +126,15 @@ class Network:
             raise KeyError(f"no post {in_reply_to} to reply to")
         return self._new(text, self._author(author), parent, lang, "push")
 
+    def push_record(self, record: Mapping[str, Any], author: str) -> SkyPost:
+        text = record.get("text")
+        return self._new(
+            text if isinstance(text, str) else "", self._author(author), None, None, "push", as_written=record
+        )
+
+    def push_frame(self, frame: str) -> None:
+        self.hub.append_text(self.clock.next(), frame)
+
     def create(self, did: str, record: dict[str, Any]) -> SkyPost:
         author = self.user(did)
         if author is None:
@@ -158,6 +168,7 @@ class Network:
         *,
         at_us: int | None = None,
         root: Ref | None = None,
+        as_written: Mapping[str, Any] | None = None,
     ) -> SkyPost:
         time_us = self.clock.next(at_us)
         rkey = tid(time_us, len(self.posts) % 1024)
@@ -177,6 +188,7 @@ class Network:
             parent_author=parent.author if parent is not None else None,
             lang=lang,
             origin=origin,
+            as_written=dict(as_written) if as_written is not None else None,
         )
         self.posts.append(post)
         self.by_uri[uri] = post

@@ -12,7 +12,8 @@ import hashlib
 import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +61,9 @@ class SkyPost:
     lang: str | None = "en"
     # "replay", "push" or "reply" (made through createRecord): where it came from, for tests and the demo.
     origin: str = "replay"
+    # The record exactly as its author's app wrote it, when that is not what the fields above render: any
+    # account can write any JSON into its repo, and Jetstream and search pass it on as is.
+    as_written: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def ref(self) -> Ref:
@@ -102,7 +106,7 @@ def sky_user(user: SandboxUser) -> SkyUser:
 
 
 def did_for(handle: str) -> str:
-    digest = hashlib.sha256(f"did:{handle.casefold()}".encode()).digest()
+    digest = hashlib.sha256(f"did:{handle.casefold()}".encode("utf-8", "surrogatepass")).digest()
     return "did:plc:" + base64.b32encode(digest).decode().lower()[:24]
 
 
@@ -143,6 +147,8 @@ class Clock:
 
 
 def record(post: SkyPost) -> dict[str, Any]:
+    if post.as_written is not None:
+        return dict(post.as_written)
     body: dict[str, Any] = {"$type": POST, "text": post.text, "createdAt": iso(post.created_at)}
     if post.lang:
         body["langs"] = [post.lang]

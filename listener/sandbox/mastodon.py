@@ -12,7 +12,8 @@ thread. Run it in an existing loop (`await sandbox.start()`) or in its own threa
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -182,9 +183,12 @@ class MastodonSandbox(ReplayingServer[Status]):
         author: str = "sandbox_customer",
         in_reply_to: str | None = None,
         lang: str | None = "en",
+        fields: Mapping[str, Any] | None = None,
     ) -> Status:
-        """Post a status now, as `author` (a brand handle posts as that brand; `name@domain` is remote)."""
-        return self._call(self._push, text, author, in_reply_to, lang)
+        """Post a status now, as `author` (a brand handle posts as that brand; `name@domain` is remote).
+        `fields` are written over the status's JSON wherever it is served (stream, timelines, context): what a
+        remote server federated, e.g. a `created_at` no date can hold."""
+        return self._call(self._push, text, author, in_reply_to, lang, fields)
 
     def keepalive(self) -> None:
         self._call(self.streams.broadcast, HEARTBEAT)
@@ -260,12 +264,19 @@ class MastodonSandbox(ReplayingServer[Status]):
             origin=origin,
         )
 
-    def _push(self, text: str, author: str, in_reply_to: str | None, lang: str | None) -> Status:
+    def _push(
+        self,
+        text: str,
+        author: str,
+        in_reply_to: str | None,
+        lang: str | None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> Status:
         parent = self._by_id.get(str(in_reply_to)) if in_reply_to else None
         if in_reply_to and parent is None:
             raise KeyError(f"no status {in_reply_to} to reply to")
         user = self.directory.get(author) or self.directory.person(author)
-        status = self.new_status(text, user, parent, lang, "push")
+        status = replace(self.new_status(text, user, parent, lang, "push"), fields=fields)
         self.emit(status)
         return status
 

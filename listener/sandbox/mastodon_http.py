@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from listener.sandbox import wire
 from listener.sandbox.mastodon_wire import iso_us, render_account
 
 if TYPE_CHECKING:
@@ -24,9 +25,7 @@ _UNMETERED = ("/api/v1/streaming", "/api/v1/instance", "/api/v2/instance")
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(
-        body, status=status, headers=headers, dumps=lambda obj: json.dumps(obj, ensure_ascii=False)
-    )
+    return web.json_response(body, status=status, headers=headers, dumps=wire.dumps)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -106,7 +105,7 @@ def page(items: Sequence[T], key: Callable[[T], str], query: Any, url: str) -> t
 
     def bound(name: str) -> int | None:
         value = query.get(name)
-        return int(value) if value and value.isdigit() else None
+        return int(value) if value and value.isascii() and value.isdigit() else None
 
     max_id, since_id, min_id = bound("max_id"), bound("since_id"), bound("min_id")
     ordered = sorted(items, key=lambda item: int(key(item)))

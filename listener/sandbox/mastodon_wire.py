@@ -7,15 +7,15 @@ milliseconds, `content` is HTML (`<p>`, `<br />`, h-card mention links, hashtag 
 from __future__ import annotations
 
 import html
-import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from listener.sandbox import wire
 from listener.sandbox.replay import SandboxUser, Snowflakes, iso_ms
 
 REMOTE_DOMAIN = "example.social"
@@ -56,6 +56,8 @@ class Status:
     mentions: tuple[SandboxUser, ...] = ()
     # "replay", "push" or "reply" (posted through POST /api/v1/statuses).
     origin: str = "replay"
+    # Written over the rendered JSON: what a remote server federated that no Mastodon would write itself.
+    fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def acct(self) -> str:
@@ -197,6 +199,7 @@ def render_status(
         "emojis": [],
         "card": None,
         "poll": None,
+        **(status.fields or {}),
     }
 
 
@@ -218,8 +221,9 @@ class Notification:
 
 
 def sse_event(event: str, data: dict[str, Any] | str) -> bytes:
-    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    payload = data if isinstance(data, str) else wire.dumps(data)
+    # A str is sent as given (a test's odd bytes included); JSON is always valid UTF-8.
+    return f"event: {event}\ndata: {payload}\n\n".encode("utf-8", "surrogatepass")
 
 
 HEARTBEAT = b":thump\n"

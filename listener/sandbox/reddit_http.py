@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from listener.sandbox import wire
 from listener.sandbox.reddit_wire import DEFAULT_LIMIT, MAX_LIMIT, api_errors, error_body, listing, page
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def reason(status: int) -> str:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    data = json.dumps(body, ensure_ascii=False).encode()
+    data = wire.dumps_bytes(body)
     return web.Response(body=data, status=status, content_type="application/json", headers=headers)
 
 

@@ -103,7 +103,9 @@ class Snowflakes:
 
 
 def _stable_int(*parts: str) -> int:
-    return int.from_bytes(hashlib.sha256(":".join(parts).encode()).digest()[:8], "big")
+    return int.from_bytes(
+        hashlib.sha256(":".join(parts).encode("utf-8", "surrogatepass")).digest()[:8], "big"
+    )
 
 
 class Directory:
@@ -137,7 +139,8 @@ class Directory:
 
     def customer(self, author_id: str) -> SandboxUser:
         """A corpus customer: `user<author_id>`, with a synthetic name and a heavy-tailed follower count."""
-        return self._customer(f"user{author_id}", author_id if author_id.isdigit() else None)
+        digits = author_id.isascii() and author_id.isdigit()
+        return self._customer(f"user{author_id}", author_id if digits else None)
 
     def person(self, username: str) -> SandboxUser:
         """Someone a test or the demo pushes a tweet as (any handle that is not a known brand)."""
@@ -149,7 +152,8 @@ class Directory:
         if known is not None:
             return known
         seed = author_id or username.casefold()
-        rng = random.Random(f"person:{seed}")
+        # Bytes, so that any handle a test or a client sends seeds one (a lone surrogate has no UTF-8).
+        rng = random.Random(f"person:{seed}".encode("utf-8", "surrogatepass"))
         # Lognormal reach: a median in the low hundreds, a few percent past 10k; plus a rare influencer.
         followers = int(rng.lognormvariate(5.5, 1.9))
         if rng.random() < 0.003:

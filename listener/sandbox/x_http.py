@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from listener.sandbox import wire
 from listener.sandbox.replay import SandboxTweet, iso_ms
 from listener.sandbox.x_wire import Fields, auth_kind, includes_for, invalid_request, problem, render_tweet
 from listener.terms import QueryError, compile_query
@@ -45,7 +46,7 @@ def _family(request: web.Request) -> str | None:
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
+    return web.json_response(body, status=status, dumps=wire.dumps)
 
 
 def request_log(sandbox: XSandbox) -> Any:

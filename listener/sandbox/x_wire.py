@@ -3,7 +3,6 @@ auth checks and rate-limit headers."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -11,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from listener.sandbox import wire
 from listener.sandbox.replay import SandboxTweet, SandboxUser
 
 _OAUTH_PARAM = re.compile(r'(oauth_[a-z_]+)="([^"]*)"')
@@ -101,7 +101,7 @@ def stream_line(tweet: SandboxTweet, fields: Fields, rules: list[dict[str, str]]
     if includes:
         body["includes"] = includes
     body["matching_rules"] = rules
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\r\n"
+    return wire.dumps_bytes(body, separators=(",", ":")) + b"\r\n"
 
 
 def problem(title: str, detail: str, status: int, kind: str = "about:blank", **extra: Any) -> dict[str, Any]:
