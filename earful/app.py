@@ -17,6 +17,7 @@ from responders.desk import Desk
 from responders.outbox import Outbox, Sender
 from responders.templates import load_saved_replies
 from store import Store
+from store.errors import UserError
 from store.models import Thread
 from tui.app import EarfulApp
 
@@ -186,7 +187,7 @@ def serve(settings: Settings, *, config: Path | None = None) -> None:
 
     log_to_stderr()
     if not settings.brands:
-        raise ValueError(
+        raise UserError(
             "no brands configured: add a [[brands]] section to earful.toml (see config/earful.toml)"
         )
     store = Store(settings.database.url)

@@ -30,6 +30,7 @@ def _known() -> tuple[type[BaseException], ...]:
     from responders.outbox import ReplyRejected
     from responders.templates import TemplateError
     from store import StoreUnavailable
+    from store.errors import UserError
 
     return (
         SettingsError,
@@ -40,6 +41,7 @@ def _known() -> tuple[type[BaseException], ...]:
         ReplyRejected,
         RuleError,
         SendError,
+        UserError,
     )
 
 
@@ -59,7 +61,5 @@ def explain(exc: BaseException) -> str | None:
         return str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    # Plain ValueErrors are raised for bad input on purpose (a week like "2026-W47", no brands configured).
-    if type(exc) is ValueError:
-        return str(exc)
+    # Any other ValueError is a bug, not the user's mistake: deliberate ones are UserErrors (known above).
     return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import signal
+import socket
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -17,8 +19,9 @@ from earful.settings import Settings
 from responders.safe import csv_safe, one_line
 from store import Store
 from store.clock import as_utc, utcnow
+from store.errors import UserError
 from store.export import iter_mentions
-from store.health import list_health
+from store.health import WaitingNote, list_health, read_waiting_note
 from store.models import Mention, Quarantine, SourceCursor, SourceHealth
 
 # A row not refreshed for this long belongs to a process that stopped (serve writes every few seconds).
@@ -38,8 +41,33 @@ def _ago(moment: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
+def _waiting(row: SourceHealth, now: datetime) -> WaitingNote | None:
+    """What the process behind a row no longer refreshed says it waits for, when it runs on this machine and
+    is alive: a process that cannot write to the database (its disk full, say) cannot refresh its rows."""
+    host, _, pid = row.reporter.rpartition(":")
+    if host != socket.gethostname() or not pid.isascii() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:
+        pass  # alive, another user's
+    except (OSError, OverflowError):
+        return None
+    note = read_waiting_note(row.reporter)
+    if note is None or now - as_utc(note.written_at) > STALE_AFTER:
+        return None
+    return note
+
+
 def describe_state(row: SourceHealth, now: datetime) -> str:
     if now - as_utc(row.updated_at) > STALE_AFTER:
+        note = _waiting(row, now)
+        if note is not None:
+            return one_line(
+                f"running, but cannot report (last report {_ago(row.updated_at, now)}, state then: {row.state}); "
+                f"waiting since {_ago(note.since, now)}: {note.waiting_for}",
+                300,
+            )
         return f"not running (last report {_ago(row.updated_at, now)}, state then: {row.state})"
     state = row.state
     if row.until is not None and as_utc(row.until) > now:
@@ -61,7 +89,7 @@ def status_report(store: Store) -> dict[str, Any]:
             "source": row.source,
             "network": row.network,
             "state": row.state,
-            "running": now - as_utc(row.updated_at) <= STALE_AFTER,
+            "running": now - as_utc(row.updated_at) <= STALE_AFTER or _waiting(row, now) is not None,
             "summary": describe_state(row, now),
             "until": row.until.isoformat() if row.until else None,
             "last_event_at": row.last_event_at.isoformat() if row.last_event_at else None,
@@ -143,7 +171,7 @@ def listen(
     from earful.pipeline import Pipeline
 
     if worker and settings.bus.kind != "jetstream":
-        raise ValueError(
+        raise UserError(
             'earful worker consumes from NATS JetStream: set bus.kind = "jetstream" (and bus.url) in '
             "earful.toml or EARFUL_BUS__KIND=jetstream; with the default in-process bus, `earful serve` "
             "classifies by itself"

@@ -3,6 +3,10 @@
 One code path for `earful serve`, `earful demo` and the tests. Collectors block on their network clients, so each
 runs in a thread and publishes to the bus; everything after the bus runs on one asyncio loop, with the model and
 the database each in their own single-thread executor (one writer, one model: no contention, batches in order).
+
+Nothing one event or one batch does stops the consumer: store errors go by store.errors' rule (earful.ingest),
+and anything else is logged with its traceback, kept in `stats.last_error`, the batch put aside, and the next
+one taken.
 """
 
 from __future__ import annotations
@@ -17,25 +21,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import OperationalError
-
 from earful.alerting import AlertClock, ConfigWatcher
+from earful.ingest import BatchWriter
+from earful.scoring import classify_batch
 from earful.settings import Settings
-from earful.sources import SourceWatch, build_collectors, health_key
-from listener.bus import Bus, InProcessBus
+from earful.sources import REPORTER, SourceWatch, build_collectors, health_key
+from listener.bus import Batch, Bus, InProcessBus
 from listener.health import HealthEvent
 from nlp.batching import next_batch
-from responders.alerts import AlertSettings, queue_alerts
+from responders.alerts import AlertSettings
 from responders.delivery import deliver_pending
 from store import Store
+from store.clock import utcnow
 from store.contacts import Contact, contacts
-from store.engine import describe_unavailable
-from store.incoming import NewMention, ScoredMention, Scores
-from store.mentions import SaveResult, get_cursor, known_mentions, save_mentions
+from store.errors import cause, classify, describe
+from store.health import HealthRow, clear_waiting_note, record_health, write_waiting_note
+from store.incoming import NewMention, ScoredMention
+from store.mentions import get_cursor, known_mentions
 from store.quarantine import put_aside
 
 if TYPE_CHECKING:
-    from nlp import Classification, Classifier
+    from nlp import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,16 @@ class Pipeline:
         self._alerts = ThreadPoolExecutor(1, thread_name_prefix="earful-alerts")
         self._alerts_busy = threading.Lock()
         self._next_alert_attempt: datetime | None = None
+        self.writer = BatchWriter(
+            store,
+            self._db,
+            sla=settings.sla.budgets,
+            alerts=lambda: self.alert_settings,
+            on_error=self._note_error,
+            retry_max_seconds=settings.pipeline.write_retry_max_seconds,
+        )
+        self._health_failing_since: datetime | None = None
+        self._storage_reported = False
         self.clock = AlertClock(
             settings,
             store,
@@ -101,7 +117,7 @@ class Pipeline:
         """The alert rules in force: the clock's, which follow edits of the configuration."""
         return self.clock.settings.alerts
 
-    def _note_error(self, message: str) -> None:
+    def _note_error(self, message: str | None) -> None:
         self.stats.last_error = message
 
     # Callbacks handed to collectors; called from their threads.
@@ -114,8 +130,10 @@ class Pipeline:
         try:
             with self.store.write() as session:
                 put_aside(network, source, reason, raw, session=session)
-        except OperationalError as exc:
-            log.error("could not keep a bad %s event aside (%s): %s", network, reason, exc)
+        except Exception as exc:
+            log.error(
+                "could not keep a bad %s event aside (%s): %s", network, reason, describe(exc, self.store.url)
+            )
 
     def note_health(self, event: HealthEvent) -> None:
         self.health[health_key(event)] = event
@@ -142,13 +160,15 @@ class Pipeline:
             if self.consume:
                 classifier = await loop.run_in_executor(self._model, self._load_classifier)
                 self.stats.ready_at = time.time()
-                consumer = asyncio.create_task(self._consume(classifier, stop))
+                consumer = asyncio.create_task(self._consume_forever(classifier, stop))
                 self.clock.attach(classifier)
                 tasks.append(asyncio.create_task(self._retry_alerts(stop)))
                 tasks.append(asyncio.create_task(self.clock.run(stop)))
             self.ready.set()
             await stop.wait()
-            await asyncio.gather(*tasks)
+            for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+                if isinstance(outcome, Exception):
+                    log.error("a pipeline task had stopped: %s", outcome, exc_info=outcome)
         finally:
             for collector in self.collectors:
                 collector.stop()
@@ -158,8 +178,9 @@ class Pipeline:
             try:
                 # The final state of every source (stopped), so `earful status` does not show it running.
                 await loop.run_in_executor(self._db, self.watch.publish)
-            except OperationalError as exc:
-                log.error("could not record the sources' final state: %s", exc)
+            except Exception as exc:
+                log.error("could not record the sources' final state: %s", describe(exc, self.store.url))
+            clear_waiting_note(REPORTER)
             try:
                 if consumer is not None:
                     await consumer
@@ -176,24 +197,58 @@ class Pipeline:
             return JetStreamBus(loop, self.settings.bus, consume=self.consume)
         return InProcessBus(loop, next_batch)
 
+    async def _consume_forever(self, classifier: Classifier, stop: asyncio.Event) -> None:
+        # `_consume` handles every batch's failures itself; this only keeps a bug in it from ending storage
+        # for good while `earful status` still says streaming.
+        while True:
+            try:
+                await self._consume(classifier, stop)
+                return
+            except Exception as exc:
+                log.exception("the consumer failed; starting it again")
+                self.stats.last_error = f"the consumer failed and was restarted: {cause(exc)}"
+                await asyncio.sleep(1.0)
+
     async def _consume(self, classifier: Classifier, stop: asyncio.Event) -> None:
         assert self.bus is not None
+        loop = asyncio.get_running_loop()
         nlp = self.settings.nlp
         while True:
             batch = await self.bus.next_batch(max_items=nlp.batch_size, max_wait=nlp.batch_ms / 1000)
             for reason, raw in batch.rejected:
-                await asyncio.get_running_loop().run_in_executor(
+                await loop.run_in_executor(
                     self._db, self.quarantine, "bus", self.settings.bus.subject, reason, raw
                 )
+            settled = True
             if batch.mentions:
-                if await self._process(batch.mentions, classifier, stop):
-                    await batch.ack()
-                else:
-                    await batch.nak()
-            elif batch.rejected:
-                await batch.ack()
+                try:
+                    settled = await self._process(batch.mentions, classifier, stop)
+                except Exception as exc:
+                    settled = await self._put_batch_aside(batch, exc)
+            await self._settle(batch, settled)
             if batch.ended:
                 return
+
+    async def _put_batch_aside(self, batch: Batch, exc: Exception) -> bool:
+        log.exception("a batch of %s mentions could not be handled; keeping it aside", len(batch.mentions))
+        reason = f"the pipeline could not handle the batch this mention came in: {cause(exc)}"
+        self.stats.last_error = f"{len(batch.mentions)} mentions kept aside in quarantine: {cause(exc)}"
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._db, self.writer.put_batch_aside, batch.mentions, reason
+            )
+        except Exception:
+            log.exception("could not keep the batch aside either; handing it back to the bus")
+            return False
+        self.stats.rejected += len(batch.mentions)
+        return True
+
+    async def _settle(self, batch: Batch, stored: bool) -> None:
+        """Acknowledge a batch whose every mention is confirmed stored or kept aside; else hand it back."""
+        try:
+            await (batch.ack() if stored else batch.nak())
+        except Exception as exc:  # the bus redelivers what it did not hear about: stored already, skipped
+            log.warning("could not %s a batch on the bus: %s", "ack" if stored else "nak", cause(exc))
 
     def _load_classifier(self) -> Classifier:
         if self._classifier_factory is not None:
@@ -214,25 +269,32 @@ class Pipeline:
         # They still go to the store, which skips them but moves the cursor they may carry.
         try:
             known = await loop.run_in_executor(self._db, self._known, batch)
-        except OperationalError:
+        except Exception as exc:
+            log.warning("could not look up which mentions are stored already: %s", cause(exc, self.store.url))
             known = set()
         fresh = [m for m in batch if (m.network, m.native_id) not in known]
         try:
             history = await loop.run_in_executor(self._db, self._contacts, fresh)
-        except OperationalError as exc:
+        except Exception as exc:
             # Urgency without the customer's history beats no urgency: the write below waits for the database.
-            log.warning("scoring %s mentions without their customers' history: %s", len(fresh), exc)
+            log.warning(
+                "scoring %s mentions without their customers' history: %s",
+                len(fresh),
+                cause(exc, self.store.url),
+            )
             history = [Contact() for _ in fresh]
-        scored = await loop.run_in_executor(self._model, self._classify, classifier, fresh, history)
+        scored = await loop.run_in_executor(self._model, classify_batch, classifier, fresh, history)
         self.stats.classified += len(scored)
         scored += [ScoredMention(mention=m) for m in batch if (m.network, m.native_id) in known]
-        result = await self._write_until_done(scored, stop)
-        if result is None:
+        written = await self.writer.write(scored, stop)
+        if written is None:
             return False
+        result = written.result
         now = time.time()
         self.stats.stored += len(result.stored)
         self.stats.duplicates += result.duplicates
         self.stats.rejected += len(result.rejected)
+        self.stats.alerts_queued += written.alerts_queued
         ready = self.stats.ready_at or now
         self.stats.latencies.extend(
             now - m.received_at.timestamp() for m in result.stored if m.received_at.timestamp() >= ready
@@ -261,20 +323,53 @@ class Pipeline:
         while True:
             try:
                 await loop.run_in_executor(self._db, self.watch.publish)
+                await loop.run_in_executor(self._db, self._publish_storage)
+                self._health_written()
                 checks += 1
                 if checks * every >= 60 or stop.is_set():
                     checks = 0
                     queued = await loop.run_in_executor(self._db, self.watch.check_silence)
                     if queued and not self._alerts_busy.locked():
                         loop.run_in_executor(self._alerts, self._deliver_alerts)
-            except OperationalError as exc:
-                self.stats.last_error = describe_unavailable(self.store.url, exc)
+            except Exception as exc:
+                self._health_failed(exc)
             if stop.is_set():
                 return
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except TimeoutError:
                 pass
+
+    def _publish_storage(self) -> None:
+        """The writer's own line in `earful status` once it has had to wait for the database: the sources may
+        be streaming while nothing they deliver can be stored."""
+        waiting = self.writer.waiting
+        if waiting is None and not self._storage_reported:
+            return
+        row = HealthRow(
+            source=f"earful:store:{REPORTER}",
+            network="earful",
+            state="waiting" if waiting else "storing",
+            detail=waiting or "",
+        )
+        with self.store.write() as session:
+            record_health([row], reporter=REPORTER, session=session)
+        self._storage_reported = True
+
+    def _health_failed(self, exc: Exception) -> None:
+        """Health cannot reach the store: say why outside it, so `earful status` tells waiting from stopped."""
+        message = describe(exc, self.store.url)
+        if self._health_failing_since is None:
+            self._health_failing_since = utcnow()
+            log.error("could not record the sources' health: %s", message, exc_info=not classify(exc).waits)
+        # What the mentions wait for, if they do, says most; else why health itself could not be written.
+        self.stats.last_error = self.stats.last_error or message
+        write_waiting_note(REPORTER, self.stats.last_error, self._health_failing_since)
+
+    def _health_written(self) -> None:
+        if self._health_failing_since is not None:
+            self._health_failing_since = None
+            clear_waiting_note(REPORTER)
 
     def _known(self, batch: list[NewMention]) -> set[tuple[str, str]]:
         with self.store.read() as session:
@@ -286,113 +381,14 @@ class Pipeline:
         with self.store.read() as session:
             return contacts(batch, session=session)
 
-    def _classify(
-        self, classifier: Classifier, batch: list[NewMention], history: list[Contact] | None = None
-    ) -> list[ScoredMention]:
-        """Score a batch; `history` (from `_contacts`, one per mention) tells urgency how often each customer
-        already wrote in the thread and the tier on their record."""
-        from nlp import ClassifyInput
-
-        if not batch:
-            return []
-
-        inputs = [
-            ClassifyInput(
-                text=m.text,
-                followers=m.author.followers,
-                prior_contacts=h.prior_contacts,
-                customer_tier=h.customer_tier,
-            )
-            for m, h in zip(batch, history or [Contact() for _ in batch], strict=True)
-        ]
-        results: list[Classification | None]
-        try:
-            results = list(classifier.classify(inputs))
-        except Exception:
-            log.exception("classifying a batch of %s failed; retrying one by one", len(batch))
-            results = []
-            for item in inputs:
-                try:
-                    results.extend(classifier.classify([item]))
-                except Exception:
-                    log.exception("could not classify one mention; storing it unscored")
-                    results.append(None)
-        return [ScoredMention(mention=m, scores=_scores(m, r)) for m, r in zip(batch, results, strict=True)]
-
-    async def _write_until_done(self, scored: list[ScoredMention], stop: asyncio.Event) -> SaveResult | None:
-        """Write the batch, waiting out a database that is down.
-
-        Given up only at shutdown: the source cursors did not move past these mentions, so the next start
-        backfills them from the network.
-        """
-        loop = asyncio.get_running_loop()
-        delay = 0.5
-        while True:
-            try:
-                result = await loop.run_in_executor(self._db, self._write, scored)
-                self.stats.last_error = None
-                return result
-            except OperationalError as exc:
-                self.stats.last_error = describe_unavailable(self.store.url, exc)
-                log.error(
-                    "%s Retrying in %.0fs; %s mentions wait in memory.",
-                    self.stats.last_error,
-                    delay,
-                    len(scored),
-                )
-                if stop.is_set():
-                    log.error(
-                        "stopping with %s mentions not stored; backfill fetches them next start", len(scored)
-                    )
-                    return None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.settings.pipeline.write_retry_max_seconds)
-
-    def _write(self, scored: list[ScoredMention]) -> SaveResult:
-        with self.store.write() as session:
-            result = save_mentions(scored, session=session, sla=self.settings.sla.budgets())
-            for item, reason in result.rejected:
-                put_aside(
-                    item.mention.network,
-                    item.mention.source or "pipeline",
-                    reason,
-                    item.mention.model_dump_json().encode(),
-                    session=session,
-                )
-            # Firings are kept even with nobody subscribed: `earful alerts history` and the desk show them.
-            self.stats.alerts_queued += len(
-                queue_alerts(result.stored, session=session, settings=self.alert_settings)
-            )
-        return result
-
     def _deliver_alerts(self) -> None:
         with self._alerts_busy:
             try:
                 report = deliver_pending(self.store, self.alert_settings)
-            except OperationalError as exc:
-                self.stats.last_error = describe_unavailable(self.store.url, exc)
+            except Exception as exc:
+                self.stats.last_error = describe(exc, self.store.url)
+                if not classify(exc).waits:
+                    log.exception("could not deliver alerts: %s", self.stats.last_error)
                 return
             self.stats.alerts_delivered += report.delivered
             self._next_alert_attempt = report.next_attempt_at
-
-
-def _scores(mention: NewMention, result: Classification | None) -> Scores:
-    if result is None:
-        return Scores()
-    scores = Scores(
-        sentiment=result.sentiment,
-        sentiment_probs=result.sentiment_probs,
-        complaint=result.complaint,
-        severity=result.severity,
-        severity_label=result.severity_label,
-        urgency=result.urgency,
-        urgency_tier=result.tier,
-        entities=result.entities,
-        explanation=result.explanation,
-        risks=result.risks,
-    )
-    if mention.is_own:
-        # The brand's own posts are scored for the record but never compete for a responder's attention.
-        scores.urgency, scores.urgency_tier = 0, "low"
-        scores.explanation = []  # nothing pushed an urgency of 0 up; the risks stay, as facts about the text
-    return scores

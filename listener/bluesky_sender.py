@@ -15,6 +15,7 @@ from atproto_core.exceptions import AtProtocolError
 
 from listener.config import BlueskySettings
 from listener.sending import SendError
+from store.errors import UserError
 
 
 def _same_text(posted: str, wanted: str) -> bool:
@@ -34,7 +35,7 @@ class BlueskySender:
     def __init__(self, settings: BlueskySettings, *, timeout: float = 30.0) -> None:
         password = settings.app_password.get_secret_value() if settings.app_password is not None else ""
         if not settings.handle or not password:
-            raise ValueError(
+            raise UserError(
                 "replying on Bluesky needs bluesky.handle and bluesky.app_password "
                 "(create an app password in Bluesky's Settings > Privacy and security > App passwords)"
             )

@@ -3,9 +3,10 @@
 - The stream is durable (file storage) and created if missing; each mention is one message, JSON, with
   `Nats-Msg-Id: <network>:<native id>` so JetStream itself drops a mention published twice within its duplicate
   window (a backfill overlapping the stream).
-- Workers share one durable pull consumer with explicit acks. A batch is acked only after it is committed to the
-  store; a worker that dies mid-batch never acks, and JetStream redelivers those messages to another worker after
-  `ack_wait`. Redelivery is harmless: the store is idempotent on (network, native id).
+- Workers share one durable pull consumer with explicit acks. A batch is acked only after every mention in it is
+  confirmed in the store after the commit (or kept aside in quarantine); a worker that dies mid-batch never acks,
+  and JetStream redelivers those messages to another worker after `ack_wait`. Redelivery is harmless: the store
+  is idempotent on (network, native id), against any number of concurrent writers.
 - `publish` is called from collector threads and returns only once JetStream has acknowledged the message (it is
   on disk), so a collector never advances past a mention the bus might lose.
 """
@@ -20,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from listener.bus import Batch
 from store.incoming import NewMention
+from store.urls import redact, safe_url
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ class JetStreamBus:
         except Exception as exc:
             await self._nc.close()
             raise ConnectionError(
-                f"cannot reach NATS at {s.url} ({str(exc) or type(exc).__name__}); start nats-server with -js, "
+                f"cannot reach NATS at {safe_url(s.url)} ({redact(str(exc) or type(exc).__name__, s.url)}); "
+                "start nats-server with -js, "
                 'or set bus.kind = "memory"'
             ) from exc
         self._js = self._nc.jetstream()

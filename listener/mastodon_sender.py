@@ -17,6 +17,7 @@ from listener.config import MastodonSettings
 from listener.mastodon_normalise import html_to_text
 from listener.mastodon_stream import RecordingSession
 from listener.sending import SendError
+from store.errors import UserError
 
 __all__ = ["MastodonSender", "SendError", "idempotency_key"]
 
@@ -48,7 +49,7 @@ class MastodonSender:
 
     def __init__(self, settings: MastodonSettings, *, timeout: float = 30.0) -> None:
         if settings.access_token is None or not settings.access_token.get_secret_value():
-            raise ValueError(
+            raise UserError(
                 "replying on Mastodon needs mastodon.access_token (a token of the brand's account with the "
                 "write:statuses scope)"
             )

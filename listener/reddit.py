@@ -45,6 +45,7 @@ from listener.reddit_normalise import (
 )
 from listener.reddit_sender import RedditSender, SendError
 from listener.source import BackoffPolicy, ConnectionLost, Fatal, Refused, Source, SourceContext
+from store.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +80,12 @@ def build_sources(
     if not settings.enabled:
         return []
     if not settings.subreddits:
-        raise ValueError(
+        raise UserError(
             "reddit is enabled but reddit.subreddits is empty: name the subreddits to listen to "
             "(e.g. EARFUL_REDDIT__SUBREDDITS='[\"acme\"]')"
         )
     if settings.client_id is None or settings.client_secret is None:
-        raise ValueError(
+        raise UserError(
             "reddit is enabled but has no reddit.client_id and reddit.client_secret: create a 'script' app "
             "at https://www.reddit.com/prefs/apps and set them (EARFUL_REDDIT__CLIENT_ID, ...__CLIENT_SECRET)"
         )

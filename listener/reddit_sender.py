@@ -15,6 +15,7 @@ import prawcore
 from listener.config import RedditSettings
 from listener.reddit_client import CREDENTIALS_HINT, RedditClient
 from listener.sending import SendError
+from store.errors import UserError
 
 _SPACE = re.compile(r"\s+")
 _FULLNAME = re.compile(r"t[13]_[0-9a-z]{1,13}")
@@ -30,7 +31,7 @@ def _same_text(posted: str, wanted: str) -> bool:
 class RedditSender:
     def __init__(self, settings: RedditSettings) -> None:
         if not settings.username or settings.password is None:
-            raise ValueError(
+            raise UserError(
                 "replying on Reddit needs reddit.username and reddit.password (the brand's account) "
                 "besides reddit.client_id and reddit.client_secret"
             )

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from listener.health import HealthCallback, Reporter, SourceState
 from listener.source import Backoff, ConnectionLost, Fatal, RateLimited, Source, SourceError
+from store.errors import UserError
 from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ class Supervisor:
         names = [s.name for s in sources]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
-            raise ValueError(f"two sources share the name {', '.join(duplicated)}; cursors would collide")
+            raise UserError(f"two sources share the name {', '.join(duplicated)}; cursors would collide")
         self.stopping = threading.Event()
         self.watchdog_every = watchdog_every
         self.runners = [

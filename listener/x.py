@@ -25,6 +25,7 @@ from listener.x_normalise import NETWORK, Brands
 from listener.x_polling import XMentionsPoller, XSearchPoller, mentions_key
 from listener.x_rules import wanted_rules
 from listener.x_sender import SendError, XSender
+from store.errors import UserError
 from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def build_sources(
             for handle in brand.handles(NETWORK):
                 other = owner.setdefault(handle.casefold(), brand.name)
                 if other != brand.name:
-                    raise ValueError(
+                    raise UserError(
                         f"the X account @{handle} is listed by brands {other!r} and {brand.name!r}; "
                         "give each account to one brand"
                     )

@@ -18,6 +18,7 @@ from listener.config import XSettings
 from listener.health import SourceState
 from listener.source import ConnectionLost, Fatal, RateLimited, Refused, SourceContext, SourceError
 from listener.transport import TimeoutSession, protect_logs, redirect
+from store.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Budgets:
 
 def token(settings: XSettings) -> str:
     if settings.bearer_token is None or not settings.bearer_token.get_secret_value():
-        raise ValueError(
+        raise UserError(
             "the X sources need x.bearer_token (app-only auth for the stream, search and mentions); "
             "set it in earful.toml or EARFUL_X__BEARER_TOKEN"
         )

@@ -12,6 +12,7 @@ import tweepy
 from listener.config import XSettings
 from listener.sending import SendError
 from listener.transport import TimeoutSession, protect_logs, redirect
+from store.errors import UserError
 
 _URL = re.compile(r"https?://\S+")
 _SPACE = re.compile(r"\s+")
@@ -49,7 +50,7 @@ def _same_text(posted: str, wanted: str) -> bool:
 class XSender:
     def __init__(self, settings: XSettings, *, timeout: float = 30.0) -> None:
         if not settings.has_user_auth():
-            raise ValueError(
+            raise UserError(
                 "replying on X needs x.consumer_key, x.consumer_secret, x.access_token "
                 "and x.access_token_secret"
             )

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_data_dir
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
+
+from store.errors import Fault, classify, describe
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,6 +25,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Made by migration 0004 outside the models: full-text search (an FTS5 table with its shadow tables on SQLite, a
 # GIN expression index on PostgreSQL). Schema comparisons leave them out.
 FTS_NAMES = ("mention_fts", "ix_mention_text_fts")
+# The advisory lock migrations hold on PostgreSQL: any 64-bit number no other application uses ("earful" in ASCII).
+MIGRATION_LOCK = 0x6561727466756C
 
 
 def include_name(name: str | None, type_: str, _parent: object) -> bool:
@@ -95,7 +99,12 @@ class Store:
                 raise
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (creating it on a new database)."""
+        """Bring the schema to the newest migration (creating it on a new database).
+
+        Any number of processes may start at once: on PostgreSQL each takes an advisory lock first, so one
+        migrates while the others wait and then find the schema current; on SQLite the migration is a write
+        transaction from its first statement (BEGIN IMMEDIATE), which serialises them the same way.
+        """
         from alembic import command
         from alembic.config import Config
 
@@ -103,21 +112,31 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         try:
-            with self.engine.begin() as connection:
+            if self._at_head(config):
+                return  # the usual start: no lock to take, no writer to wait for
+            with self._write_engine.begin() as connection:
+                if not self.is_sqlite:
+                    # Released with the transaction, so a process killed mid-migration frees it too.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
-        except OperationalError as exc:
+        except DBAPIError as exc:
+            if classify(exc) is Fault.ROW:
+                raise
             raise StoreUnavailable(describe_unavailable(self.url, exc)) from exc
+
+    def _at_head(self, config: Any) -> bool:
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(config).get_heads())
+        with self.engine.connect() as connection:
+            return set(MigrationContext.configure(connection).get_current_heads()) == heads
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
 def describe_unavailable(url: str, exc: BaseException) -> str:
-    shown = make_url(url).render_as_string(hide_password=True)
-    cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
-    if shown.startswith("sqlite"):
-        fix = "check that the directory exists, is writable and the disk is not full, or set EARFUL_DATABASE__URL"
-    else:
-        fix = "check that the server is running and the URL is right (EARFUL_DATABASE__URL or [database] url)"
-    return f"cannot open the database {shown}: {cause}. Fix: {fix}."
+    """The database error as one sentence with its cause and fix, the URL shown without credentials."""
+    return describe(exc, url)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from store.incoming import storable
 from store.models import Quarantine
 
 # Enough to diagnose any real event; a 50 MB garbage frame is cut, with its size noted in the reason.
@@ -17,7 +18,13 @@ def put_aside(network: str, source: str, reason: str, raw: bytes | str, *, sessi
     if len(data) > MAX_RAW_BYTES:
         reason = f"{reason} (raw was {len(data)} bytes; first {MAX_RAW_BYTES} kept)"
         data = data[:MAX_RAW_BYTES]
-    item = Quarantine(network=network, source=source, reason=reason, raw=data)
+    # Bounded and cleaned like a mention's fields: what explains a bad event must never be refused itself.
+    item = Quarantine(
+        network=storable(network)[:20],
+        source=storable(source)[:200],
+        reason=storable(reason)[:8000],
+        raw=data,
+    )
     session.add(item)
     session.flush()
     return item

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import func, select
 
+from store.errors import Fault, classify
 from store.mentions import get_cursor, save_mentions
 from store.models import Customer, Identity, Mention, SourceCursor, Thread, ThreadStatus
 
@@ -183,11 +184,14 @@ def test_nul_and_lone_surrogates_are_dropped_from_every_network_so_the_mention_i
 
 
 def test_what_the_database_refuses_is_reported_and_the_rest_is_kept(any_store, make_mention):
-    if any_store.is_sqlite:
-        pytest.skip("SQLite does not enforce column lengths; PostgreSQL does")
-    batch = [make_mention("1"), make_mention("9" * 150, minutes=1), make_mention("2", minutes=2)]
+    # An urgency past any integer column: both back ends refuse it (SQLite's driver cannot even bind it).
+    batch = [make_mention("1"), make_mention("9", minutes=1, urgency=10**20), make_mention("2", minutes=2)]
+    with pytest.raises(Exception) as whole:
+        with any_store.write() as s:
+            save_mentions(batch, session=s)
+    assert classify(whole.value) is Fault.ROW
     with any_store.write() as s:
-        result = save_mentions(batch, session=s)
+        result = save_mentions(batch, session=s, isolate=True)
     assert [m.native_id for m in result.stored] == ["1", "2"]
-    assert len(result.rejected) == 1 and "too long" in result.rejected[0][1]
+    assert len(result.rejected) == 1 and result.rejected[0][1].startswith("the database refused it: ")
     assert count(any_store, Mention) == 2
