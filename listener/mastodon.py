@@ -20,12 +20,12 @@ from typing import Any
 from mastodon import MastodonError
 
 from listener.config import BrandSettings, MastodonSettings
-from listener.mastodon_normalise import Audience, Conversations, Malformed, hashtags_in_terms
+from listener.mastodon_normalise import Audience, Conversations, Malformed, hashtags_in_terms, parse_id
 from listener.mastodon_sender import MastodonSender, SendError
 from listener.mastodon_source import MASTODON_POLICY, PAGE, MastodonSource, body_list
 from listener.mastodon_stream import SSEReader
+from listener.parsing import ascii_digits
 from listener.source import Source, SourceContext
-from store.errors import UserError
 
 __all__ = [
     "MASTODON_POLICY",
@@ -49,7 +49,7 @@ def build_sources(
     if not settings.enabled:
         return []
     if settings.access_token is None or not settings.access_token.get_secret_value():
-        raise UserError(
+        raise ValueError(
             "Mastodon needs mastodon.access_token (an access token of the brand's account with read scope; "
             "write too, to reply), or set mastodon.enabled = false"
         )
@@ -90,7 +90,7 @@ class HashtagSource(MastodonSource):
         return str(status_id), item
 
     def _first_since(self, cursor: str) -> str:
-        if not cursor.isdigit() or int(cursor) < 1 << 56:
+        if not ascii_digits(cursor) or int(cursor) < 1 << 56:
             return cursor  # not a Mastodon time-ordered id: start right at it
         rewind = int(self.settings.backfill_rewind_seconds * 1000) << 16
         return str(max(0, int(cursor) - rewind))
@@ -125,8 +125,9 @@ class NotificationSource(MastodonSource):
     def _item(self, item: dict[str, Any]) -> tuple[str, Any] | None:
         if not isinstance(item, dict) or item.get("id") is None:
             raise Malformed("a notification without an id")
+        notification = parse_id(item["id"], "notification id")
         if item.get("type") != "mention":
             return None
         if not isinstance(item.get("status"), dict):
-            raise Malformed(f"mention notification {item['id']} has no status")
-        return str(item["id"]), item["status"]
+            raise Malformed(f"mention notification {notification} has no status")
+        return notification, item["status"]

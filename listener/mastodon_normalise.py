@@ -7,6 +7,7 @@ ever interpreted as markup again."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -17,21 +18,29 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from listener.config import BrandSettings
+from listener.parsing import Malformed, ascii_digits, loads, storable
 from listener.terms import And, BrandMatcher, Hashtag, Node, Or, Post, compile_query
 from store.incoming import Author, NewMention
 
+__all__ = [
+    "Malformed",
+    "NETWORK",
+    "decode",
+    "id_or_none",
+    "id_order",
+    "parse_id",
+    "parse_status",
+    "parse_time",
+    "to_mention",
+]
+
 NETWORK = "mastodon"
+# Mastodon's ids are decimal snowflakes; other servers' are flake ids (Pleroma, Akkoma: base62) or ULIDs
+# (GoToSocial). An id goes back into request paths (`/statuses/:id/context`): nothing else is one.
+_ID = re.compile(r"[0-9A-Za-z]{1,40}")
 
 _PARAGRAPH = {"p", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol"}
 _LINE = {"li", "div", "tr"}
-
-
-class Malformed(ValueError):
-    """A status or event earful cannot read; `reason` says what was wrong (kept with the raw bytes)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _Text(HTMLParser):
@@ -112,18 +121,41 @@ def hashtags_in_terms(terms: Iterable[str]) -> list[str]:
 
 def parse_time(value: Any) -> datetime:
     if not isinstance(value, str) or not value:
-        raise Malformed(f"created_at is {value!r}, not an ISO 8601 timestamp")
+        raise Malformed(f"created_at is {str(value)[:40]!r}, not an ISO 8601 timestamp")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise Malformed(f"created_at {value[:40]!r} is not an ISO 8601 timestamp") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 falls before year 1 in UTC
+        raise Malformed(f"created_at {value[:40]!r} is outside the years a date can have") from None
 
 
-def _id(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
-        raise Malformed(f"{what} is {value!r}, not an id")
-    return str(value)
+def parse_id(value: Any, what: str) -> str:
+    """An id as a server writes it (a string; some old servers wrote numbers), or Malformed."""
+    found = id_or_none(value)
+    if found is None:
+        raise Malformed(f"{what} is {str(value)[:40]!r}, not an id")
+    return found
+
+
+def id_or_none(value: object) -> str | None:
+    """The id (as `parse_id` reads it), or None for anything no server writes as one."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    return value if isinstance(value, str) and _ID.fullmatch(value) else None
+
+
+def id_order(native_id: str) -> tuple[int, int, str]:
+    """Where an id stands among a server's ids: decimal ids by number (they have different lengths), any
+    other (a flake id, a ULID, or something no server sends) after them, as text."""
+    return (0, int(native_id), "") if ascii_digits(native_id) else (1, 0, native_id)
+
+
+def decode(data: str | bytes, what: str) -> Any:
+    """A stream event's data or a REST answer as JSON, or Malformed saying why not."""
+    return loads(data, what)
 
 
 @dataclass(frozen=True)
@@ -146,7 +178,7 @@ def parse_status(status: Any) -> ParsedStatus | None:
         raise Malformed(f"a status must be a JSON object, not {type(status).__name__}")
     if status.get("reblog"):
         return None
-    native_id = _id(status.get("id"), "id")
+    native_id = parse_id(status.get("id"), "id")
     account = status.get("account")
     if not isinstance(account, dict):
         raise Malformed(f"status {native_id}: account is missing")
@@ -164,24 +196,28 @@ def parse_status(status: Any) -> ParsedStatus | None:
     reply_to = status.get("in_reply_to_id")
     reply_to_account = status.get("in_reply_to_account_id")
     reply_to_acct = None
-    for mention in status.get("mentions") or []:
+    mentions = status.get("mentions")
+    for mention in mentions if isinstance(mentions, list) else []:
         if isinstance(mention, dict) and str(mention.get("id")) == str(reply_to_account):
             reply_to_acct = str(mention.get("acct") or "") or None
     followers = account.get("followers_count")
     language = status.get("language")
+    user_id = parse_id(account.get("id"), f"status {native_id}: account.id")
+    with storable():
+        author = Author(
+            native_user_id=user_id,
+            handle=acct,
+            display_name=str(account.get("display_name") or ""),
+            followers=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
+        )
     return ParsedStatus(
         native_id=native_id,
         text=text,
         created_at=parse_time(status.get("created_at")),
-        author=Author(
-            native_user_id=_id(account.get("id"), f"status {native_id}: account.id"),
-            handle=acct,
-            display_name=str(account.get("display_name") or ""),
-            followers=followers if isinstance(followers, int) and not isinstance(followers, bool) else 0,
-        ),
+        author=author,
         acct=acct,
         language=language if isinstance(language, str) and language else None,
-        reply_to=_id(reply_to, "in_reply_to_id") if reply_to is not None else None,
+        reply_to=parse_id(reply_to, "in_reply_to_id") if reply_to is not None else None,
         reply_to_acct=reply_to_acct,
         raw=status,
     )
@@ -223,19 +259,20 @@ class Audience:
 
 
 def to_mention(parsed: ParsedStatus, *, conversation_id: str, brand: str, is_own: bool) -> NewMention:
-    return NewMention(
-        network=NETWORK,
-        native_id=parsed.native_id,
-        conversation_id=conversation_id,
-        text=parsed.text,
-        created_at=parsed.created_at,
-        author=parsed.author,
-        language=parsed.language,
-        reply_to_native_id=parsed.reply_to,
-        brand=brand,
-        is_own=is_own,
-        raw=parsed.raw,
-    )
+    with storable(parsed.raw):
+        return NewMention(
+            network=NETWORK,
+            native_id=parsed.native_id,
+            conversation_id=conversation_id,
+            text=parsed.text,
+            created_at=parsed.created_at,
+            author=parsed.author,
+            language=parsed.language,
+            reply_to_native_id=parsed.reply_to,
+            brand=brand,
+            is_own=is_own,
+            raw=parsed.raw,
+        )
 
 
 Ancestors = Callable[[str], list[dict[str, Any]]]
@@ -276,7 +313,8 @@ class Conversations:
             root = self.known(parsed.reply_to) or self.known(parsed.native_id) or ""
             if not root:
                 chain = ancestors(parsed.native_id)
-                root = _id(chain[0].get("id"), "context ancestor id") if chain else parsed.reply_to
+                first = chain[0] if chain and isinstance(chain[0], dict) else {}
+                root = parse_id(first.get("id"), "context ancestor id") if chain else parsed.reply_to
                 for item in chain:
                     if isinstance(item, dict) and item.get("id") is not None:
                         self.remember(str(item["id"]), root)

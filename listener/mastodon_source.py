@@ -19,8 +19,19 @@ from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkE
 
 from listener.config import MastodonSettings
 from listener.health import SourceState
-from listener.mastodon_normalise import NETWORK, Audience, Conversations, Malformed, parse_status, to_mention
+from listener.mastodon_normalise import (
+    NETWORK,
+    Audience,
+    Conversations,
+    Malformed,
+    decode,
+    id_or_none,
+    id_order,
+    parse_status,
+    to_mention,
+)
 from listener.mastodon_stream import ConnectWatch, RecordingSession, SSEReader
+from listener.parsing import raw_bytes
 from listener.source import (
     BackoffPolicy,
     ConnectionLost,
@@ -72,10 +83,6 @@ def client(settings: MastodonSettings, session: RecordingSession) -> Mastodon:
         session=session,
         user_agent="earful (social listening desk)",
     )
-
-
-def _order(native_id: str) -> tuple[int, int, str]:
-    return (0, int(native_id), "") if native_id.isdigit() else (1, 0, native_id)
 
 
 def _epoch(value: str | None) -> float | None:
@@ -265,7 +272,7 @@ class MastodonSource:
                 if not page:
                     break
                 items += page
-                max_id = min((str(item.get("id")) for item in page), key=_order)
+                max_id = min((str(item.get("id")) for item in page), key=id_order)
             count, cursor = self._deliver_page(ctx, items)
             if cursor is None:
                 return count
@@ -276,7 +283,9 @@ class MastodonSource:
                 break
             delivered, newest = self._deliver_page(ctx, page)
             count += delivered
-            since = newest or since
+            if newest is None:
+                break  # a page without one readable id: asking after the same id again would loop
+            since = newest
         return count
 
     def _page(self, ctx: SourceContext, **bounds: str | None) -> list[dict[str, Any]]:
@@ -297,14 +306,15 @@ class MastodonSource:
     def _deliver_page(self, ctx: SourceContext, page: list[dict[str, Any]]) -> tuple[int, str | None]:
         """Deliver a page oldest first, each with its cursor. Returns (delivered, newest cursor)."""
         ordered = sorted(
-            (item for item in page if isinstance(item, dict)), key=lambda item: _order(str(item.get("id")))
+            (item for item in page if isinstance(item, dict)), key=lambda item: id_order(str(item.get("id")))
         )
         count, newest = 0, None
         for item in ordered:
             if ctx.stopping.is_set():
                 break
-            newest = str(item.get("id"))
-            count += self.handle(ctx, item, json.dumps(item).encode(), backfill=True)
+            # The next page starts after the newest: an id no server writes is no place to start from.
+            newest = id_or_none(item.get("id")) or newest
+            count += self.handle(ctx, item, raw_bytes(item), backfill=True)
         return count, newest
 
     def _rest_error(self, exc: MastodonError, what: str) -> SourceError:
@@ -345,7 +355,11 @@ class MastodonSource:
         except Malformed as exc:
             ctx.put_aside(f"{self.what}: context of {parsed.native_id}: {exc.reason}", raw)
             return 0
-        mention = to_mention(parsed, conversation_id=conversation, brand=brand, is_own=own)
+        try:
+            mention = to_mention(parsed, conversation_id=conversation, brand=brand, is_own=own)
+        except Malformed as exc:  # what the store's model refuses: this status's fault, not the stream's
+            ctx.put_aside(f"{self.what}: {exc.reason}", raw)
+            return 0
         with self._deliver_lock:
             ctx.deliver(mention, cursor if backfill or self._caught_up else None)
         return 1
@@ -360,7 +374,7 @@ class MastodonSource:
                 return []
             raise self._rest_error(exc, "conversation lookup") from None
         last = self._http.last()
-        body = last.json() if last is not None else {}
+        body = decode(last.content, "the /context answer") if last is not None else {}
         ancestors = body.get("ancestors") if isinstance(body, dict) else None
         if not isinstance(ancestors, list):
             raise Malformed("the /context answer has no ancestors list")
@@ -370,9 +384,9 @@ class MastodonSource:
 def body_list(http: RecordingSession) -> list[dict[str, Any]]:
     last = http.last()
     try:
-        body = last.json() if last is not None else []
-    except ValueError:
-        raise ConnectionLost("Mastodon answered a timeline page with something that is not JSON") from None
+        body = decode(last.content, "the timeline page") if last is not None else []
+    except Malformed as exc:
+        raise ConnectionLost(f"Mastodon answered a timeline page earful cannot read: {exc.reason}") from None
     if not isinstance(body, list):
         raise ConnectionLost(f"Mastodon answered a timeline page with a {type(body).__name__}, not a list")
     return body
@@ -400,8 +414,8 @@ class _StreamEvents:
             self.on_malformed(f"an event earful does not expect here: {name!r}", raw)
             return
         try:
-            payload = json.loads(data or "")
-        except json.JSONDecodeError as exc:
-            self.on_malformed(f"{name} event data is not JSON ({exc.msg} at {exc.pos})", raw)
+            payload = decode(data or "", f"{name} event data")
+        except Malformed as exc:
+            self.on_malformed(exc.reason, raw)
             return
         self.source.handle(self.ctx, payload, raw, backfill=False)

@@ -33,7 +33,6 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from listener.config import RedditSettings
 from listener.source import ConnectionLost, Fatal, RateLimited, Refused, SourceError
 from listener.transport import protect_logs
-from store.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,7 @@ class _Sockets:
         self._open: weakref.WeakSet[HTTPConnection] = weakref.WeakSet()
         self.last_headers: Mapping[str, str] = {}
         self.last_at = 0.0  # time.monotonic() when they arrived: praw paces from then
+        self.last_response: requests.Response | None = None
 
     def add(self, connection: HTTPConnection) -> None:
         with self._lock:
@@ -119,6 +119,7 @@ class _Adapter(HTTPAdapter):
             # prawcore would retry a cut request; after an abort there must be no new one.
             raise requests.ConnectionError("aborted by earful (stall watchdog or stop)")
         response = super().send(request, *args, **kwargs)
+        self.sockets.last_response = response
         if "x-ratelimit-remaining" in response.headers:
             self.sockets.last_headers = response.headers
             self.sockets.last_at = time.monotonic()
@@ -143,7 +144,7 @@ class RedditClient:
     def __init__(self, settings: RedditSettings) -> None:
         client_id, client_secret = _secret(settings.client_id), _secret(settings.client_secret)
         if not client_id or not client_secret:
-            raise UserError(
+            raise ValueError(
                 "Reddit needs reddit.client_id and reddit.client_secret (a 'script' app from "
                 "https://www.reddit.com/prefs/apps)"
             )
@@ -198,7 +199,15 @@ class RedditClient:
         self.sockets.cut()
 
     def get(self, path: str, params: dict[str, str | int]) -> Any:
-        return self.reddit.request(method="GET", path=path, params=params)
+        try:
+            return self.reddit.request(method="GET", path=path, params=params)
+        except RecursionError:
+            # prawcore reads JSON with `response.json()`, which says BadJSON for what it cannot read but lets
+            # a body nested a thousand deep through as RecursionError: the same unreadable answer, kept aside.
+            response = self.sockets.last_response
+            if response is None:
+                raise
+            raise prawcore.BadJSON(response) from None
 
 
 def reset_at(headers: Mapping[str, str], now: float) -> float | None:

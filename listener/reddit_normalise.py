@@ -8,6 +8,7 @@ Listings give no follower counts and no display names: followers are 0 and the d
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,23 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from listener.config import BrandSettings
+from listener.parsing import Malformed, ascii_digits, storable
 from listener.terms import BrandMatcher, Post
 from store.incoming import Author, NewMention
 
 NETWORK = "reddit"
 KINDS = {"comments": "t1", "submissions": "t3"}
-_BASE36 = re.compile(r"[0-9a-z]{1,13}")
+# Today's ids have 7 characters; 12 keep a position within the cursor's 20 digits (36**12 < 10**19).
+_BASE36 = re.compile(r"[0-9a-z]{1,12}")
 # u/name and /u/name: how Redditors name each other; brand terms write mentions as @name on every network.
 _USER_MENTION = re.compile(r"(?<![\w/])/?u/([A-Za-z0-9_-]{3,20})\b")
 _CURSOR_DIGITS = 20
-
-
-class Malformed(ValueError):
-    """Reddit sent something this collector cannot read; `reason` says what, for the quarantine."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class ErrorBody(Exception):
@@ -65,7 +60,7 @@ def cursor_of(position: int) -> str:
 
 
 def position_of(cursor: str | None) -> int | None:
-    return int(cursor) if cursor and cursor.isdigit() else None
+    return int(cursor) if ascii_digits(cursor) else None
 
 
 def parse_page(body: Any) -> Page:
@@ -127,9 +122,7 @@ def to_mention(item: Item, brands: RedditBrands) -> NewMention | None:
     kind = item.fullname[:2]
     data = item.child["data"]
     author = _text(data, "author")
-    created = data.get("created_utc")
-    if isinstance(created, bool) or not isinstance(created, int | float):
-        raise Malformed(f"data.created_utc {created!r} is not a number")
+    created_at = _created(data.get("created_utc"))
     if kind == "t1":
         text = _text(data, "body")
         conversation = _fullname(data, "link_id", ("t3_",))
@@ -151,19 +144,34 @@ def to_mention(item: Item, brands: RedditBrands) -> NewMention | None:
         user_id = f"deleted:{item.fullname}"
     else:
         user_id = f"u/{author}"
-    return NewMention(
-        network=NETWORK,
-        native_id=item.fullname,
-        conversation_id=conversation,
-        text=text,
-        created_at=datetime.fromtimestamp(float(created), UTC),
-        author=Author(native_user_id=user_id, handle=author, display_name=author, followers=0),
-        language=None,
-        reply_to_native_id=reply_to,
-        brand=brand,
-        is_own=is_own,
-        raw=item.child,
-    )
+    with storable(item.child):
+        return NewMention(
+            network=NETWORK,
+            native_id=item.fullname,
+            conversation_id=conversation,
+            text=text,
+            created_at=created_at,
+            author=Author(native_user_id=user_id, handle=author, display_name=author, followers=0),
+            language=None,
+            reply_to_native_id=reply_to,
+            brand=brand,
+            is_own=is_own,
+            raw=item.child,
+        )
+
+
+def _created(value: Any) -> datetime:
+    """created_utc, epoch seconds as a number (Reddit writes a float: 1715590502.0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Malformed(f"data.created_utc {str(value)[:40]!r} is not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Malformed(f"data.created_utc {value!r} is not a time")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise Malformed(
+            f"data.created_utc {str(value)[:40]!r} is outside the years a date can have"
+        ) from None
 
 
 def _text(data: dict[str, Any], key: str) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,7 @@ class RedditSandbox(ReplayingServer[Thing]):
         self._tokens: dict[str, str | None] = {}
         self._failures: list[int] = []
         self._next_answers: list[tuple[int, bytes]] = []
+        self.failure_retry_after: str | None = None
         self._drops = 0
         self._stall_until = 0.0
         self._unstall = asyncio.Event()
@@ -145,10 +147,12 @@ class RedditSandbox(ReplayingServer[Thing]):
         subreddit: str | None = None,
         reply_to: str | None = None,
         title: str | None = None,
+        fields: Mapping[str, Any] | None = None,
     ) -> Thing:
         """Post now: a comment answering `reply_to` (a t1_/t3_ fullname), else a submission in `subreddit`
-        (default: the first configured) titled `title` with `text` as its body, or titled `text` itself."""
-        return self._call(self._push, text, author, subreddit, reply_to, title)
+        (default: the first configured) titled `title` with `text` as its body, or titled `text` itself.
+        `fields` are written over its JSON wherever it is served, e.g. a `created_utc` of NaN."""
+        return self._call(self._push, text, author, subreddit, reply_to, title, fields)
 
     def push_raw(self, child: Any, *, subreddit: str | None = None, kind: str = "comments") -> None:
         """Put `child` as is at the newest position of a listing ('comments' or 'new'): a malformed item."""
@@ -162,8 +166,10 @@ class RedditSandbox(ReplayingServer[Thing]):
         """Hold every answer (also those already waiting) until `seconds` from now."""
         self._call(self._stall, seconds)
 
-    def fail_next_connect(self, status: int, count: int = 1) -> None:
-        """Answer the next `count` requests, the token included, with this HTTP status (count=0 clears)."""
+    def fail_next_connect(self, status: int, count: int = 1, *, retry_after: str | None = None) -> None:
+        """Answer the next `count` requests, the token included, with this HTTP status (count=0 clears).
+        `retry_after` (seconds or an HTTP date) is sent as Retry-After with these answers."""
+        self.failure_retry_after = retry_after
         self._call(self._set_failures, status, count)
 
     def send_raw(self, body: bytes | str, status: int = 200) -> None:
@@ -211,7 +217,13 @@ class RedditSandbox(ReplayingServer[Thing]):
         self._failures = [status] * count
 
     def _push(
-        self, text: str, author: str, subreddit: str | None, reply_to: str | None, title: str | None
+        self,
+        text: str,
+        author: str,
+        subreddit: str | None,
+        reply_to: str | None,
+        title: str | None,
+        fields: Mapping[str, Any] | None = None,
     ) -> Thing:
         parent = self.things.by_fullname.get(reply_to) if reply_to else None
         if reply_to and parent is None:
@@ -224,6 +236,7 @@ class RedditSandbox(ReplayingServer[Thing]):
             title=title,
             origin="push",
         )
+        thing = replace(thing, fields=fields)
         self.things.emit(thing)
         return thing
 

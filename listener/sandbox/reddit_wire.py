@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -59,6 +59,8 @@ class Thing:
     parent_id: str = ""  # t1_ or t3_ fullname of what a comment answers
     # "replay", "push" or "reply" (posted through POST /api/comment).
     origin: str = "replay"
+    # Written over the JSON's `data`: what a broken Reddit (or a cache in front of it) would send.
+    fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def fullname(self) -> str:
@@ -123,6 +125,7 @@ class Thing:
                 over_18=False,
                 spoiler=False,
             )
+        data.update(self.fields or {})
         return {"kind": self.kind, "data": data}
 
 

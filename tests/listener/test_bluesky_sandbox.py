@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from atproto import Client, models
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 from websockets.sync.client import connect
@@ -130,3 +131,51 @@ def test_events_that_are_not_new_posts_are_skipped_not_quarantined():
     assert error.error == "ConsumerTooSlow: slow"
     with pytest.raises(Malformed, match="longer than"):
         parse_frame(identity, max_bytes=20)
+
+
+def test_a_lone_surrogate_breaks_nothing_for_later_requests(bluesky_server):
+    """A post with a lone surrogate once failed every Jetstream connection that replayed it and every later one:
+    the sandbox writes it as a JSON escape (valid UTF-8), as it reads back, and refuses what it cannot send."""
+    sandbox = bluesky_server(replay=False).sandbox
+    before = sandbox.push("before")
+    odd = sandbox.push("odd \ud800 text @delta.bsky.social", author="eve")
+    sandbox.push_record({"$type": "app.bsky.feed.post", "text": "\udfff", "createdAt": "x"}, author="eve")
+    # atproto's client refuses to send one; an app with a JSON library of its own sends it escaped.
+    login = xrpc(
+        sandbox, "com.atproto.server.createSession", {"identifier": "\ud800.bsky.social", "password": "p"}
+    )
+    record = {"$type": "app.bsky.feed.post", "text": "reply \udc00 here", "createdAt": "2024-05-13T09:15:02Z"}
+    body = {"repo": login["did"], "collection": "app.bsky.feed.post", "record": record}
+    reply = xrpc(sandbox, "com.atproto.repo.createRecord", body, token=login["accessJwt"])
+    after = sandbox.push("after")
+    for _ in range(2):  # a second connection from the same cursor: nothing was left broken
+        with subscribe(sandbox, cursor=before.time_us) as ws:
+            events = [json.loads(ws.recv(timeout=5)) for _ in range(5)]
+        texts = [e["commit"]["record"]["text"] for e in events]
+        assert texts == ["before", odd.text, "\udfff", "reply \udc00 here", "after"]
+    assert sandbox.post(reply["uri"]) is not None and after.text == "after"
+    found = requests.get(
+        f"{sandbox.base_url}/xrpc/app.bsky.feed.searchPosts",
+        params={"q": "mentions:delta.bsky.social"},
+        timeout=5,
+    )
+    assert found.status_code == 200 and found.json()["posts"][0]["record"]["text"] == odd.text
+    with pytest.raises(UnicodeEncodeError):
+        sandbox.send_raw("\ud800")
+    assert (
+        requests.get(
+            f"{sandbox.base_url}/xrpc/app.bsky.feed.searchPosts",
+            params={"q": "x", "since": "0001-01-01T00:00:00+05:00"},
+            timeout=5,
+        ).status_code
+        == 400
+    )
+
+
+def xrpc(sandbox, nsid: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    answer = requests.post(
+        f"{sandbox.base_url}/xrpc/{nsid}", data=json.dumps(body), headers=headers, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()

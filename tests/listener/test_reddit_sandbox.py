@@ -6,6 +6,7 @@ import json
 
 import prawcore
 import pytest
+import requests
 from reddit_testkit import BIG_BUDGET, start_sandbox
 from x_testkit import wait_for
 
@@ -126,3 +127,28 @@ def test_the_replay_runs_at_its_pace_and_pauses():
         wait_for(lambda: len(sandbox.posted) == 40, what="the whole replay")
     finally:
         server.stop()
+
+
+def test_a_lone_surrogate_breaks_nothing_for_later_requests(server, client):
+    """A comment with a lone surrogate once made every listing that held it a 500, for every later poll: the
+    sandbox writes it as a JSON escape (valid UTF-8), which reads back as the same text."""
+    sandbox = server.sandbox
+    post = sandbox.push("a post")
+    odd = sandbox.push("odd \ud800 text", reply_to=post.fullname)
+    for _ in range(2):
+        listing = client.get("/r/support/comments/", {"limit": 5})
+        assert [child["data"]["body"] for child in listing["data"]["children"]] == [odd.text]
+    # A form with bytes that are no UTF-8 at all: an answer, and nothing left broken.
+    thing = post.fullname.encode()
+    answer = requests.post(
+        f"{server.base_url}/api/comment",
+        data=b"thing_id=" + thing + b"&text=%ED%A0%80+bad+bytes",
+        headers={
+            "Authorization": "bearer " + next(iter(sandbox._tokens)),
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    assert len(client.get("/r/support/comments/", {"limit": 5})["data"]["children"]) == 2
+    assert client.get("/r/support/new", {"limit": 5})["data"]["children"]
