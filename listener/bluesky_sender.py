@@ -64,8 +64,22 @@ class BlueskySender:
             )
             return str(created.uri)
 
+    def account(self) -> str | None:
+        """The handle the login posts as (its session's, which may differ from the identifier it signed in
+        with, an e-mail say), or None if Bluesky cannot be asked now."""
+        with self._lock:
+            try:
+                client = self._login()
+            except SendError:
+                return None
+            me = client.me
+            return (
+                str(me.handle) if me is not None and me.handle else (self.settings.handle or "").lstrip("@")
+            )
+
     def find_reply(self, in_reply_to_native_id: str, text: str, own_handle: str | None) -> str | None:
-        """The URI of an earlier reply with this text to that post (by own_handle, if given), or None."""
+        """The URI of an earlier reply with this text to that post (by own_handle, a handle or did, if given),
+        or None."""
         with self._lock:
             client = self._login()
             target = self._post(client, in_reply_to_native_id, depth=1)
@@ -74,7 +88,7 @@ class BlueskySender:
                 if not isinstance(child, models.AppBskyFeedDefs.ThreadViewPost):
                     continue
                 post = child.post
-                if handle and post.author.handle.casefold() != handle:
+                if handle and handle not in (post.author.handle.casefold(), post.author.did.casefold()):
                     continue
                 if _same_text(str(getattr(post.record, "text", "")), text):
                     return str(post.uri)

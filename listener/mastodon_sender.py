@@ -63,6 +63,19 @@ class MastodonSender:
             session=self._http,
             user_agent="earful (social listening desk)",
         )
+        self._account: str | None = None
+
+    def account(self) -> str | None:
+        """The account the token posts as (`acct`, asked of the server once), or None if it cannot say now."""
+        if self._account is None:
+            try:
+                self._call("Mastodon could not say whose token this is", self.api.account_verify_credentials)
+            except SendError:
+                return None
+            body = self._body()
+            acct = body.get("acct") if isinstance(body, dict) else None
+            self._account = str(acct) if acct else None
+        return self._account
 
     def send_reply(self, text: str, in_reply_to_native_id: str) -> str:
         """Post `text` as a reply and return the new status's id. The same reply twice posts once."""

@@ -54,6 +54,10 @@ class RedditSender:
             return found
         return str(made.fullname)
 
+    def account(self) -> str | None:
+        """The account replies are posted as: a script app signs in as reddit.username."""
+        return (self.settings.username or "").lstrip("@").removeprefix("u/") or None
+
     def find_reply(self, in_reply_to_native_id: str, text: str, own_handle: str | None) -> str | None:
         """The fullname of an earlier comment with this text under that item, by own_handle (default: the
         configured account), or None."""

@@ -78,6 +78,23 @@ class XSender:
         # tweepy's REST calls pass no timeout; a reply stuck for ever would block the outbox behind it.
         self._client.session = TimeoutSession(timeout)
         redirect(self._client, settings.base_url)
+        self._account: str | None = None
+        self._account_known = False
+
+    def account(self) -> str | None:
+        """The username the access token posts as (asked of X once), or None if X would not say."""
+        if not self._account_known:
+            try:
+                body = self._call("X account lookup failed", self._client.get_me, user_auth=True)
+            except SendError as exc:
+                # Unreachable: ask again next time. Refused (no such endpoint, no scope): never will say.
+                self._account_known = not exc.retryable
+                return None
+            data = body.get("data") if isinstance(body, dict) else None
+            username = data.get("username") if isinstance(data, dict) else None
+            self._account = str(username) if username else None
+            self._account_known = True
+        return self._account
 
     def send_reply(self, text: str, in_reply_to_native_id: str) -> str:
         """Post `text` as a reply (OAuth 1.0a user context) and return the new tweet's id."""
@@ -143,7 +160,11 @@ class XSender:
             status, detail = _detail(exc)
             retryable = status == 429 or status >= 500
             raise SendError(
-                f"{what}: {status} {detail}".strip(), status=status, retryable=retryable
+                f"{what}: {status} {detail}".strip(),
+                status=status,
+                retryable=retryable,
+                # X refuses the same text twice from one account: the earlier post may be this very reply.
+                duplicate=status == 403 and "duplicate" in detail.casefold(),
             ) from None
         except requests.RequestException as exc:
             raise SendError(

@@ -153,6 +153,13 @@ class Reply(SQLModel, table=True):
     template: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # The sender that holds it while "sending" (machine|pid|token) and since when: a second sender leaves it
+    # alone until that process is gone or the lease runs out (responders.outbox).
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = None
+    # The account the sender signed in as: a retry looks for an earlier post by this account, which need not
+    # be the brand's first listed one.
+    sent_as: str | None = Field(default=None, max_length=200)
 
 
 class SourceCursor(SQLModel, table=True):

@@ -31,6 +31,9 @@ class CrashAfterPosting:
     def find_reply(self, in_reply_to_native_id: str, text: str, own_handle: str | None) -> str | None:
         return self.sender.find_reply(in_reply_to_native_id, text, own_handle)
 
+    def account(self) -> str | None:
+        return self.sender.account()
+
 
 @pytest.fixture
 def sandbox() -> Iterator[XSandbox]:
