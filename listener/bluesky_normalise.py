@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from listener.config import BrandSettings
-from listener.parsing import Malformed, loads, storable
+from listener.parsing import Malformed, loads, malformed_if_refused
 from listener.terms import BrandMatcher
 from store.incoming import Author, NewMention
 
 NETWORK = "bluesky"
 POST_COLLECTION = "app.bsky.feed.post"
-_MAX_NAME = 200
 # The store's id columns (native id, conversation id, reply-to): did:plc URIs are about 70 characters.
 _MAX_ID = 100
 # atproto's own syntax rules: a did, a record key, and an at:// URI of a record (did authority only: Jetstream
@@ -294,7 +293,7 @@ class Brands:
 
 def to_mention(post: PostRecord, *, brand: str, author: Profile, is_own: bool) -> NewMention:
     handle = post.handle or author.handle
-    with storable(post.raw):
+    with malformed_if_refused():
         return NewMention(
             network=NETWORK,
             native_id=post.uri,
@@ -303,11 +302,11 @@ def to_mention(post: PostRecord, *, brand: str, author: Profile, is_own: bool) -
             created_at=post.created_at,
             author=Author(
                 native_user_id=post.did,
-                handle=handle[:_MAX_NAME],
-                display_name=(post.display_name or author.display_name)[:_MAX_NAME],
+                handle=handle,
+                display_name=post.display_name or author.display_name,
                 followers=max(0, author.followers),
             ),
-            language=post.langs[0][:20] if post.langs else None,
+            language=post.langs[0] if post.langs else None,
             reply_to_native_id=post.parent_uri,
             brand=brand,
             is_own=is_own,

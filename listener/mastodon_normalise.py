@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from listener.config import BrandSettings
-from listener.parsing import Malformed, ascii_digits, loads, storable
+from listener.parsing import Malformed, ascii_digits, loads, malformed_if_refused
 from listener.terms import And, BrandMatcher, Hashtag, Node, Or, Post, compile_query
 from store.incoming import Author, NewMention
 
@@ -203,7 +203,7 @@ def parse_status(status: Any) -> ParsedStatus | None:
     followers = account.get("followers_count")
     language = status.get("language")
     user_id = parse_id(account.get("id"), f"status {native_id}: account.id")
-    with storable():
+    with malformed_if_refused():
         author = Author(
             native_user_id=user_id,
             handle=acct,
@@ -259,7 +259,7 @@ class Audience:
 
 
 def to_mention(parsed: ParsedStatus, *, conversation_id: str, brand: str, is_own: bool) -> NewMention:
-    with storable(parsed.raw):
+    with malformed_if_refused():
         return NewMention(
             network=NETWORK,
             native_id=parsed.native_id,

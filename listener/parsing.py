@@ -15,10 +15,6 @@ from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
-# Real events nest a dozen levels at most (a Bluesky embed of a record with media, a Mastodon boost of a quote);
-# the store, the bus and pydantic each recurse once per level, and Python's stack is about a thousand deep.
-MAX_DEPTH = 64
-
 
 class Malformed(ValueError):
     """An event, line or item that cannot become a mention; `reason` is what the quarantine shows."""
@@ -34,8 +30,8 @@ def _no_constant(name: str) -> Any:
 
 def loads(data: str | bytes, what: str) -> Any:
     """JSON, or Malformed naming `what` and why: invalid JSON or UTF-8, NaN and Infinity (no JSON encoder writes
-    them), numbers of thousands of digits, nesting as deep as Python's stack. (What is kept of it is checked
-    against MAX_DEPTH when it becomes a mention: a deep event that is about no brand is no one's problem.)"""
+    them), numbers of thousands of digits, nesting as deep as Python's stack. (What is kept of an event that
+    nests deep but readably is bounded by the store's model, as every field is.)"""
     try:
         return json.loads(data, parse_constant=_no_constant)
     except RecursionError:
@@ -44,29 +40,15 @@ def loads(data: str | bytes, what: str) -> Any:
         raise Malformed(f"{what} is not JSON: {_first_line(exc)}") from None
 
 
-def check_depth(value: Any, what: str, limit: int = MAX_DEPTH) -> None:
-    """Malformed when lists and objects in `value` nest deeper than `limit` (walked without recursion)."""
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            raise Malformed(f"{what} is nested too deeply to read (more than {limit} levels)")
-        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-
-
 def ascii_digits(value: object) -> TypeGuard[str]:
     """A decimal number as ids are written: "¹²³" and "١٢٣" pass `str.isdigit()`, then fail `int()`."""
     return isinstance(value, str) and value.isascii() and value.isdigit()
 
 
 @contextmanager
-def storable(raw: Any = None) -> Iterator[None]:
-    """Around building a `NewMention` that keeps `raw`: what the store's model refuses is this event's fault,
-    not the session's."""
-    check_depth(raw, "the event")
+def malformed_if_refused() -> Iterator[None]:
+    """Around building a `NewMention` (or its `Author`): what the store's model refuses (an id that is no id, a
+    date before any post) is this event's fault, not the session's."""
     try:
         yield
     except ValidationError as exc:
@@ -76,7 +58,7 @@ def storable(raw: Any = None) -> Iterator[None]:
         )
         raise Malformed(f"the store cannot take it ({problems[:300]})") from None
     except RecursionError:
-        raise Malformed(f"it is nested too deeply to store (more than {MAX_DEPTH} levels)") from None
+        raise Malformed("it is nested too deeply to store") from None
 
 
 def raw_bytes(value: object) -> bytes:

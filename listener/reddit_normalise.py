@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from listener.config import BrandSettings
-from listener.parsing import Malformed, ascii_digits, storable
+from listener.parsing import Malformed, ascii_digits, malformed_if_refused
 from listener.terms import BrandMatcher, Post
 from store.incoming import Author, NewMention
 
@@ -144,7 +144,7 @@ def to_mention(item: Item, brands: RedditBrands) -> NewMention | None:
         user_id = f"deleted:{item.fullname}"
     else:
         user_id = f"u/{author}"
-    with storable(item.child):
+    with malformed_if_refused():
         return NewMention(
             network=NETWORK,
             native_id=item.fullname,

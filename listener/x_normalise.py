@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from listener.config import BrandSettings
-from listener.parsing import Malformed, ascii_digits, loads, storable
+from listener.parsing import Malformed, ascii_digits, loads, malformed_if_refused
 from listener.x_rules import brand_of_tag
 from store.incoming import Author, NewMention
 
@@ -28,7 +28,6 @@ EXPANSIONS = ["author_id"]
 
 # The store's column sizes; X's own limits are far below (ids ~19 digits, names 50 characters).
 _MAX_ID = 40
-_MAX_NAME = 200
 # X escapes exactly these three in tweet text, whatever the client; everything else arrives literally.
 _X_ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
@@ -123,7 +122,7 @@ def to_mention(
         None,
     )
     lang = tweet.get("lang")
-    with storable(raw):
+    with malformed_if_refused():
         return NewMention(
             network=NETWORK,
             native_id=native_id,
@@ -132,8 +131,8 @@ def to_mention(
             created_at=created_at,
             author=Author(
                 native_user_id=author_id,
-                handle=username[:_MAX_NAME],
-                display_name=str(user.get("name") or "")[:_MAX_NAME],
+                handle=username,
+                display_name=str(user.get("name") or ""),
                 followers=followers
                 if isinstance(followers, int) and not isinstance(followers, bool) and followers >= 0
                 else 0,
