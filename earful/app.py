@@ -9,14 +9,18 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from earful.pipeline import Pipeline
 from earful.settings import Settings
 from listener.health import HealthEvent, SourceState
 from responders.customers import DEFAULT_TIERS, CustomerBook
 from responders.desk import Desk
 from responders.outbox import Outbox, Sender
+from responders.safe import one_line
 from responders.templates import load_saved_replies
 from store import Store
+from store.engine import describe_unavailable
 from store.errors import UserError
 from store.models import Thread
 from tui.app import EarfulApp
@@ -46,7 +50,8 @@ def make_senders(settings: Settings) -> dict[str, Sender]:
 
 
 def own_handles(settings: Settings) -> Callable[[Thread], str | None]:
-    """The brand account a thread's replies are posted from."""
+    """The brand's first listed account on a thread's network: where the outbox looks for an earlier reply
+    only when the sender cannot say which account it signed in as (replies are posted as the login)."""
 
     def lookup(thread: Thread) -> str | None:
         for brand in settings.brands:
@@ -203,17 +208,62 @@ def serve(settings: Settings, *, config: Path | None = None) -> None:
             loop.add_signal_handler(sig, stop.set)
         outbox = make_desk(settings, store=store).outbox
         retry = asyncio.create_task(_retry_outbox(outbox, settings.pipeline.outbox_retry_seconds, stop))
-        await pipeline.run(stop)
-        await retry
+        try:
+            await pipeline.run(stop)
+        finally:
+            stop.set()
+            await retry
+            await asyncio.to_thread(_say_what_is_left, outbox)
 
     asyncio.run(main())
 
 
 async def _retry_outbox(outbox: Outbox, every: float, stop: asyncio.Event) -> None:
-    """Replies left queued (network down) or mid-send (a crash) are settled here, never posted twice."""
+    """Replies left queued (network down) or mid-send (a crash) are settled here, never posted twice.
+
+    Only `stop` ends the loop: any error (the database gone, a bug in one sender) is told in one line, and the
+    loop waits `every` seconds and tries again, so a reply queued during or after an outage still goes out."""
+    trouble: str | None = None
     while not stop.is_set():
-        await asyncio.to_thread(outbox.flush)
+        try:
+            await asyncio.to_thread(outbox.flush)
+        # The loop outlives every error: it is the one thing that sends what was queued.
+        except Exception as exc:
+            now = _outbox_trouble(outbox, exc)
+            if now != trouble:
+                log.warning("outbox: %s; trying again every %gs", now, every)
+            trouble = now
+        else:
+            if trouble is not None:
+                log.info("outbox: working again")
+            trouble = None
         try:
             await asyncio.wait_for(stop.wait(), timeout=every)
         except TimeoutError:
             pass
+
+
+def _outbox_trouble(outbox: Outbox, exc: BaseException) -> str:
+    if isinstance(exc, DBAPIError):
+        return describe_unavailable(outbox.store.url, exc)
+    return one_line(f"{type(exc).__name__}: {exc}", 300)
+
+
+def _say_what_is_left(outbox: Outbox) -> None:
+    """On the way out: whether replies wait to be sent, so stopping never hides one."""
+    try:
+        left = outbox.left_queued()
+    except Exception as exc:  # the database may be the reason we stop
+        log.warning(
+            "outbox: could not count the replies left to send (%s); queued replies stay queued and go out "
+            "when earful serve or a desk runs again",
+            _outbox_trouble(outbox, exc),
+        )
+        return
+    if left:
+        log.warning(
+            "outbox: %d %s still queued; %s out when earful serve or a desk runs again",
+            left,
+            "reply" if left == 1 else "replies",
+            "it goes" if left == 1 else "they go",
+        )
