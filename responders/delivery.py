@@ -16,7 +16,9 @@ A delivery is given up (status "failed") only when it has had `max_attempts` and
 
 Each attempt is claimed in the database before the network call (two deliverers never both send one delivery;
 one that dies mid-send has used up the attempt) and its outcome committed right after. Delivery is at least
-once: a crash between a subscriber accepting a message and our commit sends it again.
+once: a crash between a subscriber accepting a message and our commit, or an answer lost to a timeout, sends it
+again, with the same id (`responders.alert_targets.alert_id`, in headers and a webhook's payload) for the
+receiver to drop the repeat; a slow receiver is given the whole send timeout to answer first.
 
 Subscriber URLs carry credentials (tokens, passwords): they live only in settings, logs name the subscriber, and
 error text from apprise is scrubbed of the URL's parts before it is stored or logged.
@@ -25,18 +27,15 @@ error text from apprise is scrubbed of the URL's parts before it is stored or lo
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
-import apprise
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from responders.alert_targets import alert_id, send
 from responders.digest import fold_digests, next_fold_at
 from responders.firing import ATTEMPT_STAMP as _ATTEMPT_STAMP
 from responders.firing import stamp as _stamp
@@ -224,6 +223,7 @@ class _Turn:
             event.body,
             timeout=self.settings.send_timeout_seconds,
             attach=self.attachments.get(event.id or -1),
+            delivery_id=alert_id(event),
         )
         if error is None:
             _finish(self.store, event, DELIVERED, self.moment, None)
@@ -259,52 +259,6 @@ class _Turn:
 
     def _expired(self, event: AlertEvent) -> bool:
         return self.moment - as_utc(event.created_at) >= timedelta(hours=self.settings.give_up_after_hours)
-
-
-def send(
-    subscriber: Subscriber, title: str, body: str, *, timeout: float, attach: Sequence[str] | None = None
-) -> str | None:
-    """Deliver one message; None on success, else why not (scrubbed of the URL's secrets).
-
-    On a timeout apprise stops waiting but its worker may still get through, so a retry can repeat an alert.
-    """
-    url = subscriber.url.get_secret_value()
-    missing = [Path(p).name for p in attach or () if not Path(p).is_file()]
-    if missing:
-        return f"attachment missing: {', '.join(missing)}"
-    try:
-        # Memory-only storage: apprise would otherwise keep per-service state files under the user's home.
-        notifier = apprise.Apprise(asset=apprise.AppriseAsset(storage_mode="memory"))
-        if not notifier.add(url):
-            return "the subscriber URL is not a valid apprise URL"
-        result = notifier.notify(
-            title=title,
-            body=body,
-            body_format=apprise.NotifyFormat.TEXT,
-            attach=list(attach) if attach else None,
-            timeout=timeout,
-        )
-    except Exception as exc:  # a plugin bug must not stop the other subscribers
-        return scrub(f"{type(exc).__name__}: {exc}", url)
-    if result:
-        return None
-    messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-    return scrub("; ".join(messages) or f"apprise reported {result.status.name}", url)
-
-
-def scrub(message: str, url: str) -> str:
-    """`message` with the URL and each of its parts (tokens, user, password, host, option values) replaced by
-    ***. Option names (`from`, `mode` ...) are apprise's own words, not secrets, and stay readable."""
-    _scheme, _, rest = url.partition("://")
-    address, _, query = rest.partition("?")
-    parts = re.split(r"[/:@#]+", address)
-    for option in query.split("&"):
-        value = option.partition("=")[2]
-        parts += [value, *re.split(r"[/:@,;]+", value)]
-    pieces = {url, unquote(url), *parts, *(unquote(p) for p in parts)}
-    for piece in sorted((p for p in pieces if len(p) >= 4), key=len, reverse=True):
-        message = message.replace(piece, "***")
-    return message[:2000]
 
 
 def _last_deliveries(names: set[str], *, session: Session) -> dict[str, datetime]:

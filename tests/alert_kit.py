@@ -3,9 +3,11 @@ it, a port nothing listens on (a subscriber that is down), and a firing routed t
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,28 +20,41 @@ from store import Store
 
 
 class Receiver:
-    """Records every notification; `reject` picks the ones it answers with HTTP 500 (and does not keep)."""
+    """Records every notification; `reject` picks the ones it answers with HTTP 500 (and does not keep), and
+    `delay` how long it takes before answering one (the nth request, counting from 0): a slow receiver that
+    keeps what it got even when the sender stopped waiting."""
 
-    def __init__(self, port: int = 0, reject: Callable[[dict[str, Any]], bool] = lambda _: False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        reject: Callable[[dict[str, Any]], bool] = lambda _: False,
+        delay: Callable[[int], float] = lambda _: 0.0,
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         received = self.requests
+        arrived = itertools.count()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 payload = json.loads(self.rfile.read(length))
+                time.sleep(delay(next(arrived)))
                 refused = reject(payload)
                 if not refused:
                     received.append(
                         {
                             "path": self.path,
                             "content_type": self.headers.get("Content-Type", ""),
+                            "headers": dict(self.headers.items()),
                             "json": payload,
                         }
                     )
-                self.send_response(500 if refused else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                try:
+                    self.send_response(500 if refused else 200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender stopped waiting; what it sent is kept all the same
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -180,7 +180,7 @@ def test_silent_subscriber_times_out_and_invalid_url_fails_cleanly(
     assert (report.delivered, report.failed) == (1, 2)
     assert len(receiver.requests) == 1
     errors = {e.subscriber: e.error or "" for e in events(alert_store) if e.status == "pending"}
-    assert "did not finish" in errors["silent"]
+    assert "did not answer within 0.3s" in errors["silent"]
     assert "not a valid apprise URL" in errors["typo"] and "abcdef" not in errors["typo"]
 
 
