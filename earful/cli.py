@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from earful.cli_alerts import alerts_app
-from earful.cli_common import ConfigOption
+from earful.cli_common import ConfigOption, echo_json, echo_text
 from earful.cli_report import report
 
 app = typer.Typer(
@@ -39,7 +40,7 @@ def demo(
 
     result = run_demo(config=config, headless=headless, mentions=mentions, pace=pace, database=database)
     if result is not None:
-        typer.echo(json.dumps(result))
+        echo_json(result)
 
 
 @app.command()
@@ -72,14 +73,24 @@ def classify(
     config: ConfigOption = None,
     batch_size: Annotated[int, typer.Option(min=1, max=1024)] = 32,
 ) -> None:
-    """Score JSON lines {"text": ...} from stdin; write one JSON line of scores per input."""
+    """Score JSON lines {"text": ...} from stdin; write one JSON line of scores per input.
+
+    A bad line gets {"error": ..., "line": N} in its place and "line N: reason" on stderr; the others are scored
+    all the same, and the exit code is then 1.
+    """
     from earful.settings import load_settings
     from nlp import Classifier
     from nlp.cli import classify_lines
+    from responders.safe import json_line
 
     settings = load_settings(config)
     classifier = Classifier.load(settings.nlp)
-    classify_lines(sys.stdin, classifier, sys.stdout, batch_size=batch_size)
+    # Entities quote the input: json_line keeps a C1 control or DEL in it from reaching the terminal raw.
+    stats = classify_lines(
+        sys.stdin, classifier, sys.stdout, batch_size=batch_size, errors=sys.stderr, dumps=json_line
+    )
+    if stats.errors:
+        raise typer.Exit(1)
 
 
 @app.command(name="eval")
@@ -156,9 +167,12 @@ def status(
     store.migrate()
     report = status_report(store)
     if as_json:
-        typer.echo(json.dumps(report))
-    else:
-        print_status(report, sys.stdout)
+        echo_json(report)
+        return
+    # Source names, states and server-supplied details are stored text: printed through the one cleaner.
+    shown = io.StringIO()
+    print_status(report, shown)
+    echo_text(shown.getvalue().removesuffix("\n"))
 
 
 @app.command()
@@ -183,7 +197,7 @@ def listen(
     log_to_stderr()
     store = Store(settings.database.url)
     store.migrate()
-    typer.echo(json.dumps(run_listen(settings, store, until_idle=until_idle)))
+    echo_json(run_listen(settings, store, until_idle=until_idle))
 
 
 @app.command()
@@ -203,7 +217,7 @@ def worker(
     log_to_stderr()
     store = Store(settings.database.url)
     store.migrate()
-    typer.echo(json.dumps(run_listen(settings, store, until_idle=until_idle, worker=True)))
+    echo_json(run_listen(settings, store, until_idle=until_idle, worker=True))
 
 
 app.command()(report)
@@ -252,9 +266,11 @@ def quarantine(
     store.migrate()
     with store.read() as session:
         for item in list_quarantined(session=session, limit=limit):
+            # The reason quotes what the network sent (an id, a field): shown, never run by the terminal.
             preview = item.raw[:120].decode("utf-8", "replace").encode("unicode_escape").decode("ascii")
-            typer.echo(f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.network} {item.source}: {item.reason}")
-            typer.echo(f"    {preview}")
+            head = f"{item.received_at:%Y-%m-%d %H:%M:%S} {item.network} {item.source}: {item.reason}"
+            echo_text(head, one_line=True)
+            echo_text(f"    {preview}")
 
 
 customers_app = typer.Typer(help="Customer records: import from a CRM, export for one.", no_args_is_help=True)
@@ -295,12 +311,13 @@ def import_customers(
     try:
         result = CustomerBook(store, settings.desk.responder).import_csv(file, progress=progress)
     except CrmFileError as exc:
-        typer.echo(f"earful: {exc}", err=True)
+        echo_text(f"earful: {exc}", err=True)
         sys.exit(1)
     summary, *rejected = lines(result)
     typer.echo(summary)
+    # Each reason quotes its cell: a CSV cannot recolour or retitle the terminal.
     for line in rejected:
-        typer.echo(line, err=True)
+        echo_text(line, err=True, one_line=True)
     if result.rejected and not (result.created or result.updated or result.linked):
         sys.exit(1)
 

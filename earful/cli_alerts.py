@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from earful.cli_common import ConfigOption
+from earful.cli_common import ConfigOption, echo_json, echo_text
 
 alerts_app = typer.Typer(
     help="Alert rules, their history, and a test message to a subscriber.", no_args_is_help=True
@@ -32,10 +31,11 @@ def history(
     rows = load_history(store, limit=limit, rule=rule)
     if as_json:
         for row in rows:
-            typer.echo(json.dumps(row.as_json()))
+            echo_json(row.as_json())
         return
+    # Titles, reasons and delivery errors quote mentions and receivers' answers: shown, never run.
     for line in history_lines(rows):
-        typer.echo(line)
+        echo_text(line, one_line=True)
 
 
 @alerts_app.command("test")
@@ -51,13 +51,14 @@ def test(
     subscriber = settings.subscriber(name)
     if subscriber is None:
         known = ", ".join(s.name for s in settings.subscribers) or "none configured"
-        typer.echo(f"earful: no subscriber named {name!r} (subscribers: {known})", err=True)
+        echo_text(f"earful: no subscriber named {name!r} (subscribers: {known})", err=True)
         raise typer.Exit(2)
     error = send_test(subscriber, settings)
     if error is None:
-        typer.echo(f"Test alert delivered to {name}.")
+        echo_text(f"Test alert delivered to {name}.")
         return
-    typer.echo(f"earful: the test alert to {name} failed: {error}", err=True)
+    # The receiver's own answer is in the error: whatever it holds is shown, not run.
+    echo_text(f"earful: the test alert to {name} failed: {error}", err=True, one_line=True)
     raise typer.Exit(1)
 
 
@@ -74,5 +75,5 @@ def rules(config: ConfigOption = None) -> None:
         who = [s.name for s in settings.subscribers if not s.rules or rule.name in s.rules]
         state = "" if rule.enabled else " (disabled)"
         settings_text = ", ".join(f"{k}={v}" for k, v in knobs.items())
-        typer.echo(f"{rule.name} [{rule.kind}]{state}: {settings_text}")
-        typer.echo(f"    {'; '.join(scope) or 'every brand and network'}; to: {', '.join(who) or 'nobody'}")
+        echo_text(f"{rule.name} [{rule.kind}]{state}: {settings_text}", one_line=True)
+        echo_text(f"    {'; '.join(scope) or 'every brand and network'}; to: {', '.join(who) or 'nobody'}")

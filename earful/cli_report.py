@@ -41,7 +41,7 @@ def report(
 
     from earful.settings import load_settings
     from responders.report import build_report
-    from responders.report_period import iso_week_period, previous_week, since_until_period
+    from responders.report_period import checked, iso_week_period, previous_week, since_until_period
     from store import Store
     from store.clock import utcnow
 
@@ -54,6 +54,7 @@ def report(
             period = since_until_period(since, until, now=utcnow())
         else:
             period = iso_week_period(week) if week is not None else previous_week(utcnow())
+        period = checked(period)
     except ValueError as exc:
         message, hint = str(exc), "--since" if since is not None else "--week"
         for name in ("--since", "--until"):

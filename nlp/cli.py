@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, Protocol, TextIO
 
 from nlp.schema import Classification, ClassifyInput
@@ -24,6 +24,11 @@ def parse_line(raw: str) -> ClassifyInput:
         obj: Any = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except ValueError as exc:  # e.g. a number of 5,000 digits, past Python's limit for int()
+        raise ValueError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        # The parser recurses per level: a line of 100,000 brackets is no input, and must not end the run.
+        raise ValueError('not valid input: JSON nested too deeply (expected {"text": "..."})') from None
     if not isinstance(obj, dict):
         raise ValueError(f'expected a JSON object like {{"text": "..."}}, got {type(obj).__name__}')
     text = obj.get("text")
@@ -40,12 +45,19 @@ def parse_line(raw: str) -> ClassifyInput:
 
 
 def classify_lines(
-    lines: Iterable[str], classifier: _Classifies, out: TextIO, batch_size: int = 32
+    lines: Iterable[str],
+    classifier: _Classifies,
+    out: TextIO,
+    batch_size: int = 32,
+    *,
+    errors: TextIO | None = None,
+    dumps: Callable[[Any], str] = json.dumps,
 ) -> ClassifyStats:
     """Classify JSON lines in batches and write one JSON line per input, in input order.
 
-    Blank lines are skipped. A bad line yields {"error": reason, "line": N} (N counts from 1) in its place
-    and the run goes on. Output is flushed after every batch so a pipe sees results as they come.
+    Blank lines are skipped. A bad line yields {"error": reason, "line": N} (N counts from 1) in its place,
+    is told on `errors` as "line N: reason", and the run goes on. Output is flushed after every batch so a
+    pipe sees results as they come. `dumps` writes each record (the CLI's makes it safe on a terminal).
     """
     pending: list[tuple[int, ClassifyInput | str]] = []
     stats = [0, 0]
@@ -60,7 +72,9 @@ def classify_lines(
             else:
                 record = {"error": item, "line": line_no}
                 stats[1] += 1
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                if errors is not None:
+                    errors.write(f"line {line_no}: {item}\n")
+            out.write(dumps(record) + "\n")
         out.flush()
         pending.clear()
 

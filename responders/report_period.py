@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 _WEEK = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 _DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _FORMS = "a date like 2026-11-16 or a date and time like 2026-11-16T09:30 (UTC unless it has an offset)"
+_WEEK_FORM = "an ISO week like 2026-W47 (year, -W, week number)"
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,14 @@ class Period:
 
 def week_label(moment: datetime) -> str:
     year, week, _day = moment.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
 
 
 def iso_week_period(text: str) -> Period:
     """'2026-W47' to Monday 00:00 UTC .. next Monday 00:00 UTC; ValueError naming the form otherwise."""
     match = _WEEK.match(text or "")
     if match is None:
-        raise ValueError(f"expected an ISO week like 2026-W47 (year, -W, week number), got {text!r}")
+        raise ValueError(f"expected {_WEEK_FORM}, got {text!r}")
     year, week = int(match.group(1)), int(match.group(2))
     try:
         monday = datetime.fromisocalendar(year, week, 1)
@@ -72,7 +73,24 @@ def iso_week_period(text: str) -> Period:
         raise ValueError(f"{text!r} is not a week of {year}: expected an ISO week like 2026-W47") from None
     start = monday.replace(tzinfo=UTC)
     label = week_label(start)
-    return Period(start=start, end=start + timedelta(days=7), label=label, short=label.split("-")[1])
+    try:
+        end = start + timedelta(days=7)
+    except OverflowError:
+        raise ValueError(f"{text!r} ends after the year 9999: expected {_WEEK_FORM}") from None
+    return Period(start=start, end=end, label=label, short=label.split("-")[1])
+
+
+def checked(period: Period) -> Period:
+    """`period` if a report can cover it: the period before it, which every figure is compared with, must be a
+    date too (the first week of the year 1 has none before it). ValueError naming the accepted forms otherwise."""
+    try:
+        period.previous()
+    except (OverflowError, ValueError):
+        raise ValueError(
+            f"{period.label} is compared with the period as long before it, which would start before the year 1: "
+            "expected a later ISO week like 2026-W47 or a later date like 2026-11-16"
+        ) from None
+    return period
 
 
 def parse_iso_week(text: str) -> tuple[datetime, datetime]:
@@ -93,12 +111,18 @@ def parse_moment(text: str, *, name: str, end: bool = False) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name}: expected {_FORMS}, got {text!r}") from None
-    if _DATE_ONLY.match(value):
-        day = datetime.combine(parsed.date(), time(), tzinfo=UTC)
-        return day + timedelta(days=1) if end else day
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        if _DATE_ONLY.match(value):
+            day = datetime.combine(parsed.date(), time(), tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31 as an end is the midnight after it; 0001-01-01T00:00+01:00 is before the year 1 in UTC.
+        raise ValueError(
+            f"{name}: {text!r} is outside the years 1 to 9999 in UTC: expected {_FORMS}"
+        ) from None
 
 
 def since_until_period(since: str, until: str | None, *, now: datetime) -> Period:

@@ -42,13 +42,22 @@ def test_classify_scores_each_line_and_names_bad_ones(tmp_path):
             }
         ),
         "{not json",
+        '{"text": ' + "[" * 100_000,
         json.dumps({"text": "thanks @AcmeHelp, all sorted, you are great!"}),
     ]
     result = run(["classify"], tmp_path, stdin="\n".join(lines) + "\n")
-    assert result.returncode == 0, result.stderr
+    # Every good line scored, every bad one named on stderr; the exit code says some were bad.
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "line 2: not valid JSON" in result.stderr
+    assert 'line 3: not valid input: JSON nested too deeply (expected {"text": "..."})' in result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(out) == 3
-    angry, bad, happy = out
+    assert len(out) == 4
+    angry, bad, nested, happy = out
+    assert nested == {
+        "error": 'not valid input: JSON nested too deeply (expected {"text": "..."})',
+        "line": 3,
+    }
     assert {"sentiment", "sentiment_probs", "complaint", "severity", "urgency", "tier", "entities"} <= set(
         angry
     )
@@ -101,6 +110,29 @@ def test_a_bad_week_is_a_clear_error_not_a_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "2026-W47" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--week", "9999-W52"], "'9999-W52' ends after the year 9999: expected an ISO week like 2026-W47"),
+        (["--week", "0001-W01"], "0001-W01 is compared with the period as long before it, which would start"),
+        (
+            ["--since", "9999-12-30", "--until", "9999-12-31"],
+            "'9999-12-31' is outside the years 1 to 9999 in UTC",
+        ),
+        (
+            ["--since", "0001-01-01T00:00+05:00"],
+            "is outside the years 1 to 9999 in UTC: expected a date like",
+        ),
+    ],
+)
+def test_a_period_past_the_calendar_is_a_one_line_error_naming_the_forms(tmp_path, args, said):
+    result = run(["report", *args], tmp_path, env={"EARFUL_DATABASE__URL": f"sqlite:///{tmp_path}/x.db"})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert said in error
 
 
 def _number(cell: str) -> bool:

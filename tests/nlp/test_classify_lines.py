@@ -101,3 +101,31 @@ def test_parse_accepts_optional_followers() -> None:
     assert parse_line('{"text": "hi"}') == ClassifyInput("hi", 0)
     assert parse_line('{"text": "hi", "followers": null}') == ClassifyInput("hi", 0)
     assert parse_line('{"text": "hi", "followers": 12.0, "extra": 1}') == ClassifyInput("hi", 12)
+
+
+def test_a_deeply_nested_line_is_reported_and_every_other_line_classified(classifier: Classifier) -> None:
+    """Python's JSON parser recurses per level: 100,000 brackets raised RecursionError, which ended the run and
+    lost the batch of good results waiting before it."""
+    lines = [
+        json.dumps({"text": "@acme thanks, all sorted!"}),
+        '{"text": ' + "[" * 100_000,
+        json.dumps({"text": "@acme my parcel is lost"}),
+        '{"text": "hi", "followers": ' + "9" * 5000 + "}",
+    ]
+    out, told = io.StringIO(), io.StringIO()
+    stats = classify_lines(lines, classifier, out, batch_size=8, errors=told)
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (stats.classified, stats.errors) == (2, 2)
+    assert set(records[0]) == KEYS and set(records[2]) == KEYS
+    assert records[1] == {
+        "error": 'not valid input: JSON nested too deeply (expected {"text": "..."})',
+        "line": 2,
+    }
+    assert records[3]["line"] == 4 and records[3]["error"].startswith("not valid JSON: Exceeds the limit")
+    assert (
+        told.getvalue().splitlines()[0]
+        == 'line 2: not valid input: JSON nested too deeply (expected {"text": "..."})'
+    )
+    assert (
+        told.getvalue().splitlines()[1].startswith("line 4: not valid JSON: Exceeds the limit (4300 digits)")
+    )

@@ -333,10 +333,12 @@ def test_csv_safe_and_strip_controls() -> None:
         "'-1",
         "'@x",
         "'\tx",
-        "'\rx",
+        "\nx",  # a CR is a line break, never a raw CR: it would overwrite the line on a terminal
         "ok",
         "a=b",
     ]
+    # Control characters go before the formula check, so dropping one cannot uncover a formula.
+    assert csv_safe("\x1b=cmd|'/c calc'!A1\x9b\x07") == "'=cmd|'/c calc'!A1"
     assert (csv_safe(-3), csv_safe(2.5), csv_safe(None), csv_safe(True)) == ("-3", "2.5", "", "True")
     assert strip_controls("a\x1b[31mb\x07\x00c\r\nd\re\tf\x85\u202eg") == "a[31mbc\nd\ne\tf\u202eg"
 
