@@ -84,6 +84,8 @@ _THREAD_TEXT = (1, 2, 4, 5, 12)
 _MENTION_TEXT = (2, 5, 6, 7)
 # The control characters strip_controls() drops, but CR (counted apart: every CSV line ends in one), TAB and LF.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# One cell of a line csv_line() wrote: a quoted text cell (its quotes doubled), or one of our numbers and labels.
+_CELL = re.compile(r'"[^"]*(?:""[^"]*)*"|[^,"]*')
 
 
 def _writer(out: Any) -> Any:
@@ -277,10 +279,27 @@ def _write_lines(out: Any, lines: Sequence[str], texts: Sequence[int]) -> None:
         # Outside the quoted text cells a line holds only our numbers and labels, so stripping the whole line
         # cleans just those cells; the csv module then reads the cells back to check them for formulas again.
         buffer = io.StringIO()
-        rows = csv.reader(strip_controls(line) for line in lines)
+        rows = (_cells(strip_controls(line)) for line in lines)
         _writer(buffer).writerows(_clean(row, texts) for row in rows)
         chunk = buffer.getvalue()
     out.write(chunk)
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a line csv_line() wrote. Not csv.reader: it refuses a cell over 131,072 characters (its field
+    limit, shared by the whole process), and one long post must not fail the week's report."""
+    cells, at = [], 0
+    while True:
+        match = _CELL.match(line, at)
+        assert match is not None  # the pattern matches the empty string, so every position
+        cell = match.group(0)
+        cells.append(cell[1:-1].replace('""', '"') if cell.startswith('"') else cell)
+        at = match.end()
+        if at >= len(line):
+            return cells
+        if line[at] != ",":
+            raise ValueError(f"not a line csv_line() wrote: {line[max(at - 20, 0) : at + 20]!r}")
+        at += 1
 
 
 def _clean(row: Sequence[Any], texts: Sequence[int]) -> list[Any]:
