@@ -24,6 +24,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import Session
 
 from responders.customers import (
+    LIMITS,
     ImportResult,
     check_length,
     clean_email,
@@ -76,6 +77,9 @@ class CrmRow:
 class CrmFile:
     columns: list[str]
     rows: list[tuple[int, list[str]]]
+    # Lines that are no CSV row (a cell over the csv module's limit, a quote never closed), with the reason:
+    # reported beside the rows that could not be imported, while every row around them is imported.
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
 
 
 def read_crm_csv(source: Path | TextIO) -> CrmFile:
@@ -93,24 +97,78 @@ def read_crm_csv(source: Path | TextIO) -> CrmFile:
             f"{name} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}). "
             "Fix: save it as 'CSV UTF-8' from the spreadsheet or the CRM"
         ) from exc
-    reader = csv.reader(io.StringIO(content.removeprefix("\ufeff"), newline=""))
-    rows: list[tuple[int, list[str]]] = []
+    lines = io.StringIO(content.removeprefix("\ufeff"), newline="").readlines()
+    if not lines:
+        raise CrmFileError(f"{name} is empty. Fix: start it with the header line {','.join(COLUMNS)}")
     try:
-        header = next(reader, None)
-        while True:
-            line = reader.line_num + 1
-            cells = next(reader, None)
-            if cells is None:
-                break
-            if any(cell.strip() for cell in cells):
-                rows.append((line, cells))
+        header, at = _record(lines, 0, width=0)
     except csv.Error as exc:
-        raise CrmFileError(
-            f"{name} line {reader.line_num}: {exc}. Fix: check the quoting on that line"
-        ) from exc
+        raise CrmFileError(f"{name} line 1: {_why(exc)}. Fix: check the quoting of the header line") from exc
     if not header:
         raise CrmFileError(f"{name} is empty. Fix: start it with the header line {','.join(COLUMNS)}")
-    return CrmFile(_columns(header, name), rows)
+    columns = _columns(header, name)
+    rows: list[tuple[int, list[str]]] = []
+    unreadable: list[tuple[int, str]] = []
+    while at < len(lines):
+        try:
+            cells, end = _record(lines, at, width=len(columns))
+        except csv.Error as exc:
+            # Put aside alone, and the next line read as a row of its own; but a cell too long for the csv module
+            # is a whole quoted cell, put aside with every line it spans (they are no rows of their own).
+            end = _quoted_end(lines, at) if "field limit" in str(exc) else at + 1
+            reason = _why(exc) if end == at + 1 else f"{_why(exc)} (lines {at + 1} to {end}, one cell)"
+            unreadable.append((at + 1, reason))
+            at = end
+            continue
+        if any(cell.strip() for cell in cells):
+            rows.append((at + 1, cells))
+        at = end
+    return CrmFile(columns, rows, unreadable)
+
+
+def _record(lines: list[str], at: int, *, width: int) -> tuple[list[str], int]:
+    """The cells of the record starting at line `at` and the line after it; csv.Error if none starts there.
+
+    Strict, so a quote that is never closed is an error instead of silently swallowing the rest of the file. A
+    quoted cell may hold line breaks (notes, a name), but a line inside it with a row's worth of commas (`width`
+    cells) is a row swallowed by a stray quote: the record is refused, and the lines after its first are read
+    again as rows of their own.
+    """
+    reader = csv.reader((lines[i] for i in range(at, len(lines))), strict=True)
+    cells = next(reader, [])
+    end = at + reader.line_num
+    if end - at > 1 and width > 1:
+        inner = (line for cell in cells for line in cell.splitlines()[1:])
+        if any(line.count(",") >= width - 1 for line in inner):
+            raise csv.Error(
+                f"a quote opened on this line is closed only on line {end}, taking the lines between"
+            )
+    return cells, end
+
+
+def _quoted_end(lines: list[str], at: int) -> int:
+    """The line after the record starting at `at`, told by its quotes alone: it ends at the first line end with
+    an even number of quotes behind it (a quote inside a cell is written twice). `at + 1` if none does."""
+    quotes = 0
+    for i in range(at, len(lines)):
+        quotes += lines[i].count('"')
+        if quotes % 2 == 0:
+            return i + 1
+    return at + 1
+
+
+def _why(exc: csv.Error) -> str:
+    reason = str(exc)
+    if "field larger than field limit" in reason:
+        return (
+            f"a cell is over {csv.field_size_limit():,} characters; no column holds that much "
+            f"(notes take up to {LIMITS['notes']:,})"
+        )
+    if "unexpected end of data" in reason:
+        return "a quote opened on this line is never closed"
+    if "expected after" in reason:
+        return "text after a closing quote: a quoted cell ends at its quote (a quote inside a cell is written twice)"
+    return reason
 
 
 def _columns(header: list[str], name: str) -> list[str]:
@@ -163,6 +221,7 @@ def import_rows(
     store: Store, responder: str, crm: CrmFile, *, progress: Callable[[int, int], None] | None = None
 ) -> ImportResult:
     result = ImportResult()
+    result.rejected.extend(crm.unreadable)
     total = len(crm.rows)
     for start in range(0, total, CHUNK):
         rows: list[CrmRow] = []

@@ -114,3 +114,24 @@ def test_a_big_import_shows_its_progress(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "created 2500, updated 0, linked 0, rejected 0"
     assert "importing big.csv: 2,500/2,500 (100%)" in result.stderr
+
+
+def test_a_huge_cell_and_an_unclosed_quote_are_reported_by_line_and_the_good_rows_kept(tmp_path):
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "name,email,notes\n"
+        "Ann,ann@example.com,\n"
+        f"Huge,huge@example.com,{'x' * 200_000}\n"
+        "Bob,bob@example.com,\n"
+        '"Carl,carl@example.com,\n'
+        "Dora,dora@example.com,\n",
+        encoding="utf-8",
+    )
+    result = run(["import", str(crm)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "created 3, updated 0, linked 0, rejected 2"
+    assert result.stderr.splitlines() == [
+        "line 3: a cell is over 131,072 characters; no column holds that much (notes take up to 10,000)",
+        "line 5: a quote opened on this line is never closed",
+    ]
+    assert names(tmp_path) == ["Ann", "Bob", "Dora"]
