@@ -60,14 +60,15 @@ def _waiting(row: SourceHealth, now: datetime) -> WaitingNote | None:
 
 
 def describe_state(row: SourceHealth, now: datetime) -> str:
+    # The process's own word that it cannot write to the database beats the row it could not update.
+    note = _waiting(row, now)
+    if note is not None:
+        return one_line(
+            f"running, but cannot report (last report {_ago(row.updated_at, now)}, state then: {row.state}); "
+            f"waiting since {_ago(note.since, now)}: {note.waiting_for}",
+            300,
+        )
     if now - as_utc(row.updated_at) > STALE_AFTER:
-        note = _waiting(row, now)
-        if note is not None:
-            return one_line(
-                f"running, but cannot report (last report {_ago(row.updated_at, now)}, state then: {row.state}); "
-                f"waiting since {_ago(note.since, now)}: {note.waiting_for}",
-                300,
-            )
         return f"not running (last report {_ago(row.updated_at, now)}, state then: {row.state})"
     state = row.state
     if row.until is not None and as_utc(row.until) > now:

@@ -12,7 +12,14 @@ from responders.templates import SavedReply, first_name
 from responders.triage import BulkResult, clean_note
 from store import Store
 from store.clock import utcnow
-from store.desk_actions import ActivityBucket, activity, add_note, saved_reply_uses, touch_presence
+from store.desk_actions import (
+    ActivityBucket,
+    activity,
+    add_note,
+    clean_name,
+    saved_reply_uses,
+    touch_presence,
+)
 from store.models import Reply, Thread, ThreadNote
 from store.queries import InboxFilter, InboxRow, ThreadView, inbox, last_change, thread_view, view_counts
 
@@ -39,6 +46,11 @@ class Desk:
     saved_replies: Sequence[SavedReply] = field(default_factory=list)
     # Where "now" comes from: views, snoozes and presence depend on it.
     clock: Callable[[], datetime] = utcnow
+
+    def __post_init__(self) -> None:
+        # Stored on every claim, note and reply and shown on every colleague's desk: cleaned once, here, so each
+        # lookup by it matches what was stored.
+        self.responder = clean_name(self.responder)
 
     def inbox(
         self, view: str = "inbox", filters: InboxFilter | None = None, limit: int = 500

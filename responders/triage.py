@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from responders.safe import strip_controls
+from responders.safe import one_line, strip_controls
 from store.clock import as_utc, utcnow
-from store.desk_actions import APPLIED, NO_THREAD, Changed, change_threads, retag, undo_latest
+from store.desk_actions import APPLIED, NO_THREAD, Changed, change_threads, clean_name, retag, undo_latest
 from store.models import Thread, ThreadStatus
 
 MAX_TAG = 40
@@ -109,11 +109,16 @@ def assign(
     session: Session,
     now: datetime | None = None,
 ) -> BulkResult:
-    """Give threads to `to` (None: to nobody). Only threads that are free or held by `responder` move."""
-    if to is not None and not to.strip():
+    """Give threads to `to` (None: to nobody). Only threads that are free or held by `responder` move.
+
+    The name is stored cleaned (store.desk_actions.clean_name): typed or pasted, it cannot carry an escape
+    sequence to the colleagues' screens."""
+    if to is not None and not one_line(to):
         raise ValueError("assign to whom? Give a responder's name, or None to unassign")
     kind = "assign" if to else "unassign"
-    return _bulk(_change(thread_ids, {"assignee": to.strip() if to else None}, kind, responder, session, now))
+    return _bulk(
+        _change(thread_ids, {"assignee": clean_name(to) if to else None}, kind, responder, session, now)
+    )
 
 
 def move(

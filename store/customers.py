@@ -17,6 +17,10 @@ from sqlmodel import Session, col, select
 
 from store.clock import utcnow
 from store.models import Customer, CustomerMerge, Identity, Mention, Thread
+from store.text import one_line
+
+# Customer.display_name's column width.
+DISPLAY_NAME_CHARS = 200
 
 
 def crm_handle(network: str, handle: str) -> str:
@@ -199,7 +203,8 @@ def _record_move(
         from_customer_id=source.id,
         identity_ids=identity_ids,
         thread_ids=moved_threads,
-        responder=responder,
+        # The desk's name for who did it, shown on the record: one line, no control characters.
+        responder=one_line(responder),
     )
     if whole:
         source.merged_into_id = into.id
@@ -264,7 +269,9 @@ def detach_identity(identity_id: int, *, session: Session) -> Customer:
         )
     _lock((source_id,), session=session)
     thread_ids = threads_started_by([identity_id], source_id, session=session)
-    customer = Customer(display_name=identity.display_name or identity.handle or identity.native_user_id)
+    # The name comes from the network: stored without control characters, like every name the desk sets.
+    name = identity.display_name or identity.handle or identity.native_user_id
+    customer = Customer(display_name=one_line(name, DISPLAY_NAME_CHARS))
     session.add(customer)
     session.flush()
     assert customer.id is not None

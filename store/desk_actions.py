@@ -17,11 +17,33 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from store.models import DeskAction, Mention, Presence, Reply, Thread, ThreadNote
+from store.text import one_line
 
 NO_THREAD = "no such thread"
 # In DeskAction.before, beside the thread ids: what the action set, so undo can tell a colleague's later change.
 APPLIED = "_set"
 _DATETIME_FIELDS = {"snoozed_until"}
+# Thread.assignee and every responder column.
+NAME_CHARS = 100
+
+
+def clean_name(name: str) -> str:
+    """A responder's name as stored: one line without control characters. A name holding ESC would otherwise
+    retitle, recolour or clear the terminal of every colleague whose desk shows it."""
+    cleaned = one_line(name)
+    if not cleaned:
+        raise ValueError(f"a responder's name needs a visible character; got {name!r}")
+    if len(cleaned) > NAME_CHARS:
+        raise ValueError(f"a responder's name is at most {NAME_CHARS} characters; got {len(cleaned):,}")
+    return cleaned
+
+
+def clean_tag(tag: str) -> str:
+    """A tag as stored: one word of visible characters (responders.triage says what a tag may be)."""
+    cleaned = "-".join(one_line(tag).split())
+    if not cleaned:
+        raise ValueError(f"a tag needs a visible character; got {tag!r}")
+    return cleaned
 
 
 @dataclass
@@ -54,6 +76,7 @@ def _free_or_held_by(responder: str) -> Any:
 
 def _eligible(thread_ids: Sequence[int], responder: str, *, session: Session) -> tuple[list[Thread], Changed]:
     """The threads `responder` may change (free or theirs), locked; the others already marked skipped."""
+    responder = clean_name(responder)
     ids = list(dict.fromkeys(thread_ids))
     threads = lock_threads(ids, session=session)
     result, eligible = Changed(), []
@@ -79,6 +102,9 @@ def change_threads(
     now: datetime,
 ) -> Changed:
     """Set `values` on every thread that is free or held by `responder`, and record what they replaced."""
+    responder = clean_name(responder)
+    if values.get("assignee") is not None:
+        values = {**values, "assignee": clean_name(values["assignee"])}
     threads, result = _eligible(thread_ids, responder, session=session)
     before: dict[int, dict[str, Any]] = {}
     for thread in threads:
@@ -103,6 +129,7 @@ def retag(
     thread_ids: Sequence[int], tag: str, *, add: bool, responder: str, session: Session, now: datetime
 ) -> Changed:
     """Add or remove one tag, keeping every other tag as it is now (a colleague may have added one)."""
+    responder, tag = clean_name(responder), clean_tag(tag)
     threads, result = _eligible(thread_ids, responder, session=session)
     before: dict[int, dict[str, Any]] = {}
     changed: set[int] = set()
@@ -179,6 +206,7 @@ class Undone:
 
 def undo_latest(responder: str, *, session: Session, now: datetime) -> Undone | None:
     """Put back what `responder`'s latest action not yet undone replaced, where it still holds what it set."""
+    responder = clean_name(responder)
     action = session.exec(
         select(DeskAction)
         .where(DeskAction.responder == responder, col(DeskAction.undone_at).is_(None))
@@ -255,6 +283,7 @@ def _changed_since(name: str, current: Any) -> str:
 
 def touch_presence(responder: str, thread_id: int | None, *, session: Session, now: datetime) -> None:
     """`responder` has this thread open (None: none), as of now. One row per responder, upserted."""
+    responder = clean_name(responder)
     if thread_id is not None and session.get(Thread, thread_id) is None:
         raise LookupError(f"no thread {thread_id}")
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -270,7 +299,7 @@ def add_note(thread_id: int, responder: str, text: str, *, session: Session, now
     thread = session.get(Thread, thread_id)
     if thread is None:
         raise LookupError(f"no thread {thread_id}")
-    note = ThreadNote(thread_id=thread_id, responder=responder, text=text, created_at=now)
+    note = ThreadNote(thread_id=thread_id, responder=clean_name(responder), text=text, created_at=now)
     # Desks refresh when a thread's updated_at moves: a colleague's open thread shows the note.
     thread.updated_at = now
     session.add_all([note, thread])

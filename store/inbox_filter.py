@@ -19,6 +19,12 @@ _CHOICES = {
 # A word, or a "quoted phrase" (an unclosed quote runs to the end: a half-typed query is not an error).
 _TOKEN = re.compile(r'(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S+))')
 _TERM = re.compile(r'"([^"]*)"?|(\S+)')
+# Bounds on what a filter may ask for. Past them a search is no longer a search (a pasted page of text), and
+# PostgreSQL gives up on the query itself: a 20,000-word phrase is "stack depth limit exceeded".
+MAX_QUERY = 2000
+MAX_CHARS = 1000
+MAX_WORDS = 32
+MAX_VALUES = 50
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,16 @@ class InboxFilter:
             values = (v.strip().lower() for given in getattr(self, name) for v in _split(given))
             object.__setattr__(self, name, tuple(dict.fromkeys(v for v in values if v)))
         object.__setattr__(self, "text", " ".join(_quote(t) for t in search_terms(self.text)))
+        _check_bounds(self)
 
     @classmethod
     def parse(cls, query: str) -> InboxFilter:
         """`net:x,mastodon tier:critical brand:"acme corp" never arrived` -> a filter; the rest is searched."""
+        if len(query) > MAX_QUERY:
+            raise ValueError(
+                f"the filter is {len(query):,} characters long; keep it to {MAX_QUERY:,} "
+                "(a few words, or net:, tier:, tag: to narrow the list)"
+            )
         values: dict[str, list[str]] = {name: [] for name in _SHORT_KEYS}
         words: list[str] = []
         for match in _TOKEN.finditer(query):
@@ -77,6 +89,24 @@ class InboxFilter:
 
     def __bool__(self) -> bool:
         return any(getattr(self, name) for name in _SHORT_KEYS) or bool(self.text)
+
+
+def _check_bounds(filters: InboxFilter) -> None:
+    if len(filters.text) > MAX_CHARS:
+        raise ValueError(
+            f"the search is {len(filters.text):,} characters long; keep it to {MAX_CHARS:,} "
+            "(a few words; net:, tier:, tag: narrow the list too)"
+        )
+    words = sum(len(term.split()) for term in search_terms(filters.text))
+    if words > MAX_WORDS:
+        raise ValueError(
+            f"the search has {words:,} words; up to {MAX_WORDS} in all, phrases included "
+            "(net:, tier:, tag: narrow the list too)"
+        )
+    for name, key in _SHORT_KEYS.items():
+        given = getattr(filters, name)
+        if len(given) > MAX_VALUES or sum(map(len, given)) > MAX_CHARS:
+            raise ValueError(f"{key}: lists {len(given):,} values; give up to {MAX_VALUES}")
 
 
 def _quote(value: str) -> str:

@@ -13,6 +13,7 @@ from responders.desk import BulkResult
 from responders.triage import ClaimedByOther
 from store import StoreUnavailable
 from tui.pickers import Prompt, SnoozePicker, StatusPicker
+from tui.text import notify_literal
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
@@ -35,6 +36,20 @@ def database_trouble(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     return lines[0] if lines else type(cause).__name__
+
+
+# SQLSTATE classes that blame the statement, not the server: data exception, syntax or access rule, program
+# limit exceeded (PostgreSQL's "stack depth limit exceeded" for a query too complex is one).
+_STATEMENT_FAULTS = ("22", "42", "54")
+
+
+def query_fault(exc: BaseException) -> bool:
+    """Whether the database refused this query itself (asking again gets the same answer), rather than being
+    unreachable, busy or full for a while (asking again on the next beat may work)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _STATEMENT_FAULTS
 
 
 def run_bulk(app: EarfulApp, what: str, ids: list[int], **kw: object) -> tuple[str, str]:
@@ -86,7 +101,7 @@ class TriageActions(Screen[None]):
         return []
 
     def acted(self, text: str, severity: str, *, put_away: bool) -> None:
-        self.notify(text, severity=severity, timeout=4, markup=False)  # type: ignore[arg-type]
+        notify_literal(self, text, severity=severity, timeout=4)
 
     def action_claim(self) -> None:
         self.act("claim")

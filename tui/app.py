@@ -12,6 +12,7 @@ from responders.desk import Desk
 from tui.commands import DeskCommands
 from tui.help import HelpScreen
 from tui.inbox import InboxScreen
+from tui.text import notify_literal
 from tui.thread import ThreadScreen
 
 
@@ -66,7 +67,9 @@ class EarfulApp(App[None]):
         """The record of the customer behind a thread (looked up off the UI thread)."""
         view = self.desk.thread(thread_id)
         if view is None or view.customer is None or view.customer.id is None:
-            self.call_from_thread(self.notify, "No customer record on this thread yet", severity="warning")
+            self.call_from_thread(
+                notify_literal, self, "No customer record on this thread yet", severity="warning"
+            )
             return
         self.call_from_thread(self.open_customer, view.customer.id)
 

@@ -20,7 +20,7 @@ from responders.customers import CustomerBook, CustomerView, MergeSuggestion
 from store.models import Identity, Thread
 from tui.commands import CUSTOMER, bindings
 from tui.pickers import _Picker
-from tui.text import literal, tier_badge
+from tui.text import literal, notify_literal, tier_badge
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
@@ -93,11 +93,11 @@ class CustomerScreen(Screen[None]):
     def on_customer_loaded(self, message: CustomerLoaded) -> None:
         view = message.view
         if view is None:
-            self.notify(f"Customer {self.customer_id} no longer exists", severity="error")
+            notify_literal(self, f"Customer {self.customer_id} no longer exists", severity="error")
             self.dismiss()
             return
         if view.customer.id != self.customer_id:
-            self.notify("That record was merged: showing the one it was merged into", timeout=4)
+            notify_literal(self, "That record was merged: showing the one it was merged into", timeout=4)
             self.customer_id = view.customer.id or self.customer_id
         self.view = view
         self.query_one("#customer-title", Static).update(title_text(view))
@@ -174,7 +174,7 @@ class CustomerScreen(Screen[None]):
     def action_merge(self) -> None:
         other = self._highlighted("#suggestions")
         if self.view is None or other is None:
-            self.notify("No merge suggestion to merge", severity="warning")
+            notify_literal(self, "No merge suggestion to merge", severity="warning")
             return
         suggestion = next(s for s in self.view.suggestions if s.customer.id == other)
         question = Text("Merge ")
@@ -187,7 +187,7 @@ class CustomerScreen(Screen[None]):
 
     def action_unmerge(self) -> None:
         if self.view is None or not self.view.merges:
-            self.notify("No merge into this record to undo", severity="warning")
+            notify_literal(self, "No merge into this record to undo", severity="warning")
             return
         merge = self.view.merges[0]
         source = self.view.merged_from.get(merge.from_customer_id)
@@ -235,9 +235,9 @@ class CustomerScreen(Screen[None]):
             call()
         except ValueError as exc:
             # The reason may quote a handle or a name: shown as written, never as markup.
-            self.app.call_from_thread(self.notify, str(exc), severity="warning", timeout=8, markup=False)
+            self.app.call_from_thread(notify_literal, self, str(exc), severity="warning", timeout=8)
             return
-        self.app.call_from_thread(self.notify, done, timeout=3)
+        self.app.call_from_thread(notify_literal, self, done, timeout=3)
         self.app.call_from_thread(self.load)
 
 

@@ -21,10 +21,12 @@ from textual.widgets import DataTable, Footer, Input, Static
 from responders.desk import VIEWS, ActivityBucket
 from store import StoreUnavailable
 from store.queries import InboxFilter, InboxRow
-from tui.actions import TriageActions, database_trouble
+from store.text import one_line
+from tui.actions import TriageActions, database_trouble, query_fault
 from tui.commands import INBOX, bindings
+from tui.filter_bar import FilterBar
 from tui.header import DeskHeader
-from tui.text import SENTIMENT_STYLES, ago, literal, time_left, urgency_badge, why
+from tui.text import SENTIMENT_STYLES, ago, literal, notify_literal, time_left, urgency_badge, why
 
 if TYPE_CHECKING:
     pass
@@ -73,6 +75,14 @@ class StatusTick(Message):
 
 
 @dataclass
+class FilterFailed(Message):
+    """The database refused the query this filter makes: said once, and not asked again until it changes."""
+
+    filters: InboxFilter
+    reason: str
+
+
+@dataclass
 class ActivityLoaded(Message):
     buckets: list[ActivityBucket]
 
@@ -87,6 +97,8 @@ class InboxScreen(TriageActions):
         super().__init__()
         self.view_name = VIEW_NAMES[0]
         self.filters = InboxFilter()
+        # A filter the database refused: the inbox keeps what it shows instead of asking again every beat.
+        self._refused: InboxFilter | None = None
         self.selected: set[int] = set()
         self._rows: dict[str, InboxRow] = {}
         self._order: list[str] = []
@@ -105,10 +117,7 @@ class InboxScreen(TriageActions):
         with Horizontal(id="body"):
             yield Static(id="views")
             with Vertical(id="main"):
-                yield Input(
-                    id="filter",
-                    placeholder="/ filter: net:x tier:critical sent:negative lang:en tag:refund brand:acme words…",
-                )
+                yield FilterBar()
                 yield DataTable(id="threads", cursor_type="row", zebra_stripes=True)
                 yield Static(id="preview")
         yield Footer()
@@ -132,8 +141,12 @@ class InboxScreen(TriageActions):
         try:
             self._reload(force)
         except (DBAPIError, StoreUnavailable) as exc:
-            # The desk stays up and keeps what it shows; the next beat tries again.
             self._seen_change = None
+            if self.filters and query_fault(exc):
+                self._refused = self.filters
+                self.post_message(FilterFailed(self.filters, database_trouble(exc)))
+                return
+            # The desk stays up and keeps what it shows; the next beat tries again.
             self.post_message(StatusTick(f"database unavailable: {database_trouble(exc)} (retrying)"))
 
     def _reload(self, force: bool) -> None:
@@ -141,7 +154,8 @@ class InboxScreen(TriageActions):
         change = desk.last_change()
         now = datetime.now(UTC).timestamp()
         stale = now - self._loaded_at >= FORCED_RELOAD_SECONDS
-        if not force and not stale and self._loaded_once and change == self._seen_change:
+        refused = self._refused is not None and self._refused == self.filters
+        if refused or (not force and not stale and self._loaded_once and change == self._seen_change):
             self.post_message(StatusTick(self.earful.status_line()))
             return
         self._loaded_at = now
@@ -200,7 +214,13 @@ class InboxScreen(TriageActions):
         header = self.query_one(DeskHeader)
         header.add_class("flash")
         self.set_timer(1.5, lambda: header.remove_class("flash"))
-        self.notify(f"{len(fresh)} new critical thread{'s' if len(fresh) > 1 else ''}", severity="error")
+        notify_literal(
+            self, f"{len(fresh)} new critical thread{'s' if len(fresh) > 1 else ''}", severity="error"
+        )
+
+    def on_filter_failed(self, message: FilterFailed) -> None:
+        if message.filters == self.filters:
+            self.query_one(FilterBar).refused(message.reason)
 
     def on_status_tick(self, message: StatusTick) -> None:
         self._status = message.status
@@ -263,7 +283,8 @@ class InboxScreen(TriageActions):
         if self.selected:
             title.append(f"  {len(self.selected)} selected", style="bold magenta")
         self.query_one(DeskHeader).show_title(title)
-        self.query_one("#status", Static).update(Text(self._status, style="dim"), layout=False)
+        # What the sources say (a server's own health details among it): shown, never run.
+        self.query_one("#status", Static).update(literal(self._status, "dim"), layout=False)
 
     def _show_preview(self) -> None:
         row = self._rows.get(self.selected_key() or "")
@@ -278,10 +299,13 @@ class InboxScreen(TriageActions):
         if row.handle:
             text.append_text(literal(f"@{row.handle}", "bold", one_line=True))
             text.append(" ")
-        text.append(
-            f"on {row.network} ({row.followers:,} followers) · {row.brand} · "
-            f"{row.mention_count} message{'s' if row.mention_count != 1 else ''}",
-            style="dim",
+        text.append_text(
+            literal(
+                f"on {row.network} ({row.followers:,} followers) · {row.brand} · "
+                f"{row.mention_count} message{'s' if row.mention_count != 1 else ''}",
+                "dim",
+                one_line=True,
+            )
         )
         if row.awaiting_since is not None:
             text.append(f" · waiting {ago(row.awaiting_since, self.earful.desk.clock())}", style="dim")
@@ -419,14 +443,8 @@ class InboxScreen(TriageActions):
     def action_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "filter":
-            return
-        try:
-            self.filters = InboxFilter.parse(event.value)
-        except ValueError as exc:
-            self.notify(str(exc), severity="error", markup=False, timeout=6)
-            return
+    def on_filter_bar_applied(self, message: FilterBar.Applied) -> None:
+        self.filters, self._refused = message.filters, None
         self.query_one(DataTable).focus()
         self.reload(force=True)
         self._show_views()
@@ -452,11 +470,13 @@ class InboxScreen(TriageActions):
             self.earful.open_customer_of(thread_id)
 
     def known_names(self) -> list[str]:
+        # Offered as typed-ahead text: as the store keeps names now, whatever a row written before holds.
         names = {row.assignee for row in self._rows.values() if row.assignee}
-        return sorted(names | {viewer for row in self._rows.values() for viewer in row.viewers})
+        names |= {viewer for row in self._rows.values() for viewer in row.viewers}
+        return sorted({one_line(name) for name in names} - {""})
 
     def known_tags(self) -> list[str]:
-        return sorted({tag for row in self._rows.values() for tag in row.tags})
+        return sorted({one_line(tag) for row in self._rows.values() for tag in row.tags} - {""})
 
     def acted(self, text: str, severity: str, *, put_away: bool) -> None:
         super().acted(text, severity, put_away=put_away)

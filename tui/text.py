@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
+from typing import Any
 
 from rich.text import Text
 
-# C0 and C1 control characters and DEL, except newline and tab. ESC could drive the terminal itself; the
-# others garble the screen. Each is shown as its Unicode control picture, so the responder sees it was there.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _picture(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    if code < 0x20:
-        return chr(0x2400 + code)
-    if code == 0x7F:
-        return "\u2421"
-    return "\ufffd"
+from store.text import printable
 
 
 def clean(text: str, *, one_line: bool = False) -> str:
-    text = _CONTROLS.sub(_picture, text)
-    if one_line:
-        text = " ".join(text.split())
-    return text
+    """`text` as the desk shows it: every control character, ESC, DEL, C1 control and bidi override shown as a
+    visible sign (store.text.printable), never acted on by the terminal."""
+    return printable(text, one_line=one_line)
 
 
 def literal(text: str, style: str = "", *, one_line: bool = False) -> Text:
@@ -102,3 +90,14 @@ def why(explanation: list[str], risks: list[str]) -> Text:
                 text.append(" · ", style="dim")
             text.append_text(literal(risk, "bold red", one_line=True))
     return text
+
+
+def notify_literal(
+    target: Any, message: str, *, severity: str = "information", timeout: float | None = None
+) -> None:
+    """A toast that shows `message` as written: a network's error text holding `[/]` or `[link=...]` is not
+    Textual markup (which would raise and take the desk down) and its control characters are shown, not run.
+
+    `target` is the app or a screen; every notification of the desk goes through here.
+    """
+    target.notify(clean(message), severity=severity, timeout=timeout, markup=False)

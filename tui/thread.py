@@ -21,7 +21,7 @@ from store.queries import ThreadView
 from tui.actions import TriageActions, database_trouble
 from tui.commands import THREAD, bindings
 from tui.pickers import SavedReplyPicker
-from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, time_left, why
+from tui.text import SENTIMENT_STYLES, ago, literal, notify_literal, tier_badge, time_left, why
 
 if TYPE_CHECKING:
     pass
@@ -90,7 +90,7 @@ class ThreadScreen(TriageActions):
             # Keep showing what was loaded; the poll tries again on its next beat.
             self._seen_change = None
             self.app.call_from_thread(
-                self.notify, f"database unavailable: {database_trouble(exc)}", severity="error", markup=False
+                notify_literal, self, f"database unavailable: {database_trouble(exc)}", severity="error"
             )
 
     @work(thread=True, exclusive=True, group="thread-poll", exit_on_error=False)
@@ -101,7 +101,7 @@ class ThreadScreen(TriageActions):
     def on_thread_loaded(self, message: ThreadLoaded) -> None:
         self.view = message.view
         if message.view is None:
-            self.notify(f"Thread {self.thread_id} no longer exists", severity="error")
+            notify_literal(self, f"Thread {self.thread_id} no longer exists", severity="error")
             self.dismiss()
             return
         self._render_title(message.view)
@@ -119,8 +119,13 @@ class ThreadScreen(TriageActions):
         title = Text()
         title.append_text(tier_badge(thread.tier))
         title.append(f" urgency {thread.urgency}  ", style="bold")
-        title.append(f"{thread.network} · {thread.brand} · {thread.status}")
-        title.append(f" · {thread.assignee}" if thread.assignee else " · unclaimed", style="dim")
+        title.append_text(literal(f"{thread.network} · {thread.brand} · {thread.status}", one_line=True))
+        # Names are cleaned when stored; a row written before that is shown safely all the same.
+        title.append_text(
+            literal(f" · {thread.assignee}", "dim", one_line=True)
+            if thread.assignee
+            else Text(" · unclaimed", "dim")
+        )
         if thread.tags:
             title.append("  ")
             title.append_text(literal(" ".join(f"#{t}" for t in thread.tags), "cyan", one_line=True))
@@ -206,7 +211,7 @@ class ThreadScreen(TriageActions):
     def action_saved_reply(self) -> None:
         saved = list(self.earful.desk.saved_replies)
         if not saved:
-            self.notify("No saved replies configured (config/replies.toml)", severity="warning")
+            notify_literal(self, "No saved replies configured (config/replies.toml)", severity="warning")
             return
         if self.view is None:
             return
@@ -228,7 +233,7 @@ class ThreadScreen(TriageActions):
         composer = self.query_one("#composer", TextArea)
         text = composer.text.strip()
         if not text:
-            self.notify("Write a reply first (r), or start from a saved one (s)", severity="warning")
+            notify_literal(self, "Write a reply first (r), or start from a saved one (s)", severity="warning")
             return
         if self._sending:
             return
@@ -250,9 +255,9 @@ class ThreadScreen(TriageActions):
     def _noted(self, error: str | None) -> None:
         self._sending = False
         if error:
-            self.notify(error, severity="error", markup=False)
+            notify_literal(self, error, severity="error")
             return
-        self.notify("Note saved (internal)", timeout=3)
+        notify_literal(self, "Note saved (internal)", timeout=3)
         self.query_one("#composer", TextArea).text = ""
         self._set_mode("reply")
         self.query_one("#messages", VerticalScroll).focus()
@@ -271,12 +276,11 @@ class ThreadScreen(TriageActions):
     def _sent(self, reply: Reply | None, error: str | None) -> None:
         self._sending = False
         if error:
-            self.notify(error, severity="error", timeout=8)
+            notify_literal(self, error, severity="error", timeout=8)
         else:
             assert reply is not None
-            self.notify(
-                f"Reply sent on {self.view.thread.network if self.view else 'the network'}", timeout=3
-            )
+            network = self.view.thread.network if self.view else "the network"
+            notify_literal(self, f"Reply sent on {network}", timeout=3)
             composer = self.query_one("#composer", TextArea)
             composer.text = ""
             self._template = None
@@ -305,10 +309,14 @@ class ThreadScreen(TriageActions):
 
 def message_text(mention: Mention, handle: str, reply: Reply | None = None, *, now: datetime) -> Text:
     head = Text()
-    head.append(f"@{handle}" if handle else "unknown", style="bold cyan" if mention.is_own else "bold")
+    head.append_text(
+        literal(
+            f"@{handle}" if handle else "unknown", "bold cyan" if mention.is_own else "bold", one_line=True
+        )
+    )
     head.append(f"  {ago(mention.created_at, now)} ago", style="dim")
     if reply is not None:
-        head.append(f"  sent by {reply.responder} from earful", style="cyan")
+        head.append_text(literal(f"  sent by {reply.responder} from earful", "cyan", one_line=True))
     if not mention.is_own and mention.sentiment:
         head.append(f"  {mention.sentiment}", style=SENTIMENT_STYLES.get(mention.sentiment, ""))
         if mention.complaint is not None:
@@ -335,11 +343,12 @@ def message_text(mention: Mention, handle: str, reply: Reply | None = None, *, n
 def reply_text(reply: Reply, now: datetime) -> Text:
     style = {"sent": "green", "failed": "bold red"}.get(reply.status, "yellow")
     text = Text()
-    text.append(f"↳ {reply.responder}", style="bold cyan")
+    text.append_text(literal(f"↳ {reply.responder}", "bold cyan", one_line=True))
     text.append(f"  {reply.status}", style=style)
     text.append(f"  {ago(reply.sent_at or reply.created_at, now)} ago", style="dim")
     if reply.error and reply.status != ReplyStatus.SENT:
-        text.append(f": {reply.error}", style=style)
+        # The network's own words: shown as written, never as markup or a terminal escape.
+        text.append_text(literal(f": {reply.error}", style))
     text.append("\n")
     text.append_text(literal(reply.text))
     return text
