@@ -60,7 +60,8 @@ class BatchWriter:
         self._alerts = alerts
         self._on_error = on_error
         self._retry_max = retry_max_seconds
-        # What the writer waits for (the database down, full or locked), while it does: `earful status` shows it.
+        # What the writer waits for (the database down, full or locked), in a few words, while it does: `earful
+        # status` shows it.
         self.waiting: str | None = None
 
     async def write(self, scored: list[ScoredMention], stop: asyncio.Event) -> Written | None:
@@ -102,9 +103,9 @@ class BatchWriter:
                     await asyncio.sleep(random.uniform(0.01, 0.05 * conflicts))
                     continue
                 message = describe(exc, url, fault)
-                self.waiting = message
+                self.waiting = f"for {fault.waiting_for} ({cause(exc, url)})"
                 self._on_error(message)
-                log.error("%s Retrying in %.0fs; %s mentions wait in memory.", message, delay, len(pending))
+                log.error("%s Retrying in %.1fs; %s mentions wait in memory.", message, delay, len(pending))
                 if stop.is_set():
                     log.error(
                         "stopping with %s mentions not stored; backfill fetches them next start", len(pending)

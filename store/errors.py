@@ -36,6 +36,21 @@ class Fault(StrEnum):
         """Whether the write is retried (the database will be fine) rather than the row put aside."""
         return self is not Fault.ROW
 
+    @property
+    def waiting_for(self) -> str:
+        """What a writer waiting on this fault waits for, in a status line's few words."""
+        return _WAITING_FOR[self]
+
+
+_WAITING_FOR = {
+    Fault.OUTAGE: "the database to be reachable",
+    Fault.DISK_FULL: "disk space for the database",
+    Fault.LOCKED: "a lock another writer holds",
+    Fault.CONFLICT: "another writer's transaction",
+    Fault.SCHEMA: "the schema this version expects",
+    Fault.ROW: "nothing (a row is put aside)",
+}
+
 
 # PostgreSQL's SQLSTATE codes (Appendix A of its manual), most specific first.
 _PG_CODES = {

@@ -54,6 +54,7 @@ FUTURE_SKEW = timedelta(days=1)
 # numbers, Pleroma flake ids, Bluesky at:// URIs and DIDs, Reddit fullnames). Anything else is not an id, and an
 # id cannot be cut or changed without becoming another post's.
 _ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_ID}}}")
+_CURSOR = re.compile(rf"[\x21-\x7e]{{1,{MAX_CURSOR}}}")
 _NETWORK = re.compile(r"[a-z][a-z0-9_-]{0,19}")
 # A BCP 47 language tag ("en", "pt-BR", "zh-Hant"), as short as the column.
 _LANGUAGE = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
@@ -229,7 +230,9 @@ class NewMention(BaseModel):
     @field_validator("cursor")
     @classmethod
     def _cursor(cls, value: str | None) -> str | None:
-        return value if value is not None and 0 < len(storable(value)) == len(value) <= MAX_CURSOR else None
+        # Ids, timestamps and tokens, printable ASCII all: "¹²³" would sort after every real id as text and
+        # hold the cursor there for good.
+        return value if value is not None and _CURSOR.fullmatch(value) else None
 
     @model_validator(mode="after")
     def _not_after_received(self) -> NewMention:

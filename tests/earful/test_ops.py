@@ -135,3 +135,40 @@ def test_export_says_why_each_mention_is_urgent(sqlite_store, make_mention):
     assert table[0]["explanation"] == "'=cmd|' /C calc'!A0; never arrived; lawyer"
     assert table[0]["risks"] == "legal"
     assert (table[1]["explanation"], table[1]["risks"]) == ("", "")
+
+
+def test_status_tells_a_process_waiting_for_the_database_from_one_that_stopped(sqlite_store):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from store.health import clear_waiting_note, write_waiting_note
+
+    now = utcnow()
+    # This process plays `earful listen` waiting for disk space: its rows stopped two minutes ago (it cannot
+    # write them) and it says so outside the database; another process, long gone, left its rows too.
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}"
+    with sqlite_store.write() as s:
+        record_health([HealthRow("x:stream", "x", "streaming")], reporter=alive, session=s)
+        record_health([HealthRow("reddit:comments:acme", "reddit", "polling")], reporter=dead, session=s)
+        for row in s.exec(select(SourceHealth)):
+            row.updated_at = now - timedelta(minutes=2)
+    waiting = "the database sqlite:///x.db is out of space: database or disk is full. Fix: free space"
+    write_waiting_note(alive, waiting, now - timedelta(minutes=2))
+    write_waiting_note(dead, "it was waiting once", now - timedelta(minutes=2))
+    try:
+        by_source = {row["source"]: row for row in status_report(sqlite_store)["sources"]}
+    finally:
+        clear_waiting_note(alive)
+        clear_waiting_note(dead)
+    x = by_source["x:stream"]
+    assert x["running"] is True
+    assert x["summary"].startswith("running, but cannot report (last report 2m ago, state then: streaming)")
+    assert "out of space" in x["summary"] and "free space" in x["summary"]
+    reddit = by_source["reddit:comments:acme"]
+    assert reddit["running"] is False and reddit["summary"].startswith("not running")
