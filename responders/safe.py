@@ -18,8 +18,9 @@ __all__ = ["csv_safe", "json_line", "one_line", "printable", "strip_controls"]
 # because some of them strip those before looking.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # What json.dumps(ensure_ascii=False) leaves raw but a terminal acts on (DEL, C1 such as CSI U+009B, bidi
-# overrides) or a JavaScript reader takes for a line end (U+2028, U+2029). It escapes the C0 controls itself.
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# overrides), a JavaScript reader takes for a line end (U+2028, U+2029), or UTF-8 cannot write (a lone
+# surrogate). It escapes the C0 controls itself.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def csv_safe(value: object) -> str:
