@@ -192,3 +192,40 @@ def test_0004_indexes_old_and_new_mentions_for_search_and_downgrades_cleanly(emp
             assert conn.execute(text("SELECT count(*) FROM mention")).scalar_one() == 2
     finally:
         store.dispose()
+
+
+def test_fifteen_processes_migrating_a_fresh_database_at_once_all_succeed(empty_url):
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    # What fifteen `earful` commands starting together do first (serve, workers, desks): migrate.
+    start_at = time.time() + 4
+    code = (
+        "import sys, time; from store import Store; store = Store(sys.argv[1]); "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); store.migrate()"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, empty_url, str(start_at)],
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for _ in range(15)
+    ]
+    failures = []
+    for process in processes:
+        _, err = process.communicate(timeout=60)
+        if process.returncode != 0:
+            failures.append(err.strip().splitlines()[-1])
+    assert failures == []
+    store = Store(empty_url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+            context = MigrationContext.configure(conn, opts={"include_name": include_name})
+            assert compare_metadata(context, SQLModel.metadata) == []
+    finally:
+        store.dispose()
