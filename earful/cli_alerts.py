@@ -35,7 +35,7 @@ def history(
         return
     # Titles, reasons and delivery errors quote mentions and receivers' answers: shown, never run.
     for line in history_lines(rows):
-        echo_text(line, one_line=True)
+        echo_text(line)
 
 
 @alerts_app.command("test")
@@ -75,5 +75,5 @@ def rules(config: ConfigOption = None) -> None:
         who = [s.name for s in settings.subscribers if not s.rules or rule.name in s.rules]
         state = "" if rule.enabled else " (disabled)"
         settings_text = ", ".join(f"{k}={v}" for k, v in knobs.items())
-        echo_text(f"{rule.name} [{rule.kind}]{state}: {settings_text}", one_line=True)
+        echo_text(f"{rule.name} [{rule.kind}]{state}: {settings_text}")
         echo_text(f"    {'; '.join(scope) or 'every brand and network'}; to: {', '.join(who) or 'nobody'}")
