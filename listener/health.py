@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,8 @@ from enum import StrEnum
 from store.clock import utcnow
 
 log = logging.getLogger(__name__)
+
+DETAIL_LIMIT = 500
 
 
 class SourceState(StrEnum):
@@ -25,6 +28,30 @@ class SourceState(StrEnum):
     ERROR = "error"  # needs a person: bad credentials, invalid rules, a truncated backfill
     STOPPED = "stopped"
     DISABLED = "disabled"
+
+
+def printable(text: object, limit: int = DETAIL_LIMIT) -> str:
+    """`text` safe to write to a log or a terminal: every control, format or separator character (ESC, BEL,
+    CR, C1, DEL, bidi overrides, line separators) shown as a visible escape, so a server's error text can never
+    move the cursor, set the window title or write the clipboard; cut to `limit` characters."""
+    out: list[str] = []
+    size = 0
+    for char in str(text):
+        if char == "\n":
+            piece = " / "  # a multi-line message stays one log line
+        elif char == "\t":
+            piece = " "
+        elif unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            code = ord(char)
+            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        else:
+            piece = char
+        size += len(piece)
+        if size > limit:
+            out.append("…")
+            break
+        out.append(piece)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -42,7 +69,9 @@ HealthCallback = Callable[[HealthEvent], None]
 
 
 class Reporter:
-    """Logs every event and hands it to the callback, whose own failure never reaches the collector."""
+    """Logs each change of a source's state and hands every event to the callback, whose own failure never
+    reaches the collector. The same state with the same detail again (the tenth failed reconnect of one
+    outage) is logged at DEBUG only: an outage is one line when it starts and one when it ends."""
 
     _LEVELS = {
         SourceState.ERROR: logging.ERROR,
@@ -54,12 +83,25 @@ class Reporter:
     def __init__(self, network: str, callback: HealthCallback | None) -> None:
         self.network = network
         self.callback = callback
+        self._logged: dict[str, tuple[SourceState, str]] = {}
 
     def __call__(
-        self, source: str, state: SourceState, detail: str = "", *, until: datetime | None = None
+        self,
+        source: str,
+        state: SourceState,
+        detail: str = "",
+        *,
+        until: datetime | None = None,
+        quiet: bool = False,
     ) -> None:
+        """`quiet`: part of a change already logged (a reconnect attempt in an outage): DEBUG only."""
+        detail = printable(detail)
+        repeated = self._logged.get(source) == (state, detail)
+        level = logging.DEBUG if quiet or repeated else self._LEVELS.get(state, logging.INFO)
+        if level > logging.DEBUG:
+            self._logged[source] = (state, detail)
         suffix = f" ({detail})" if detail else ""
-        log.log(self._LEVELS.get(state, logging.INFO), "%s %s: %s%s", self.network, source, state, suffix)
+        log.log(level, "%s %s: %s%s", self.network, source, state, suffix)
         if self.callback is None:
             return
         try:

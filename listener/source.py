@@ -3,28 +3,37 @@
 A *source* is one feed of one network (X's filtered stream, a Mastodon hashtag stream, Bluesky's Jetstream, a
 subreddit's comments). The supervisor (`listener.supervisor`) owns everything sources have in common:
 
-- calling `session(ctx)` again after it ends, waiting as the network documents (`BackoffPolicy`);
+- calling `session(ctx)` again after it ends, waiting as the network documents (`BackoffPolicy`), or as the
+  server asked (`Retry-After`, a rate-limit reset);
 - the stall watchdog: a source that has not called `ctx.alive()` for `stall_after` seconds is aborted and
   reconnected;
+- reconciliation (`Reconciling`): a stream can stay open, keep-alives and all, and still drop posts, some or
+  every one. Every `reconcile_every` seconds while a stream is live, and every `quiet_after` seconds while it
+  has carried no event (`ctx.event()`) for that long, the supervisor calls the source's `reconcile(ctx)` on a
+  thread of its own: the network's REST listing read forward from the stored cursor, as after a reconnect;
 - the health each source shows on the desk and in `earful status`;
 - stop.
 
 A source owns only what is particular to its network: connecting, turning events into `NewMention`s,
-backfilling from its stored cursor after every (re)connect, and raising the right `SourceError` when it fails.
+backfilling (and reconciling) from its stored cursor, and raising the right `SourceError` when it fails.
 
-The zero-loss rule every session keeps: *a cursor only moves over mentions that are all delivered.* Backfill from
-`ctx.cursor()` first (or concurrently with the stream, delivering stream mentions without a cursor until the
-backfill has caught up); pass `cursor=` to `ctx.deliver` only when nothing older than that cursor can still be
-missing. The store writes the cursor in the same transaction as the mention that carries it, and dedupes on
-(network, native id), so a replay after a crash is harmless and a gap can close only by being filled.
-"""
+The zero-loss rule every session keeps: *a cursor only moves over mentions that are all delivered.* Only a
+complete read of a listing that holds everything (REST pages read forward from the cursor, delivered oldest
+first; Jetstream's replayable log) passes `cursor=` to `ctx.deliver`. A live stream's events never do, even
+after its backfill: a stream that drops one post and delivers the next would otherwise carry the cursor past
+the dropped one, and no backfill would look behind it again. An event put aside, for whatever reason (it may be
+earful's own bug), therefore never has the cursor moved past it by the stream; the next reconciliation reads
+it again from the network's REST API. The store writes the cursor in the same transaction as the mention that
+carries it, only ever forward, and dedupes on (network, native id), so a replay after a crash is harmless and a
+gap can close only by being filled."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Protocol
+from email.utils import parsedate_to_datetime
+from typing import Protocol, runtime_checkable
 
 from listener.health import SourceState
 from store.incoming import NewMention
@@ -43,11 +52,15 @@ class ConnectionLost(SourceError):
 
 
 class Refused(SourceError):
-    """The server answered the connect with an HTTP error (5xx, 4xx other than 429): exponential backoff."""
+    """The server answered with an HTTP error (5xx, 4xx other than 429), or with something that is not the
+    API (an HTML error page, even under 200): exponential backoff. `until`: the server's `Retry-After` (a 503
+    usually says when to come back), epoch seconds; the next attempt waits for it instead."""
 
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"HTTP {status}: {reason}" if reason else f"HTTP {status}")
+    def __init__(self, status: int, reason: str, *, until: float | None = None) -> None:
+        named = f"HTTP {status}" in reason
+        super().__init__(reason if named else f"HTTP {status}: {reason}" if reason else f"HTTP {status}")
         self.status = status
+        self.until = until
 
 
 class RateLimited(SourceError):
@@ -109,6 +122,9 @@ class Backoff:
         if isinstance(error, Fatal):
             return p.fatal_retry
         if isinstance(error, Refused):
+            if error.until is not None and error.until > now:
+                # The server said when: neither sooner (it would refuse again) nor later (it is back by then).
+                return error.until - now + min(1.0, p.http_start)
             return min(p.http_start * 2 ** (n - 1), p.http_max)
         return min(p.network_step * n, p.network_max)
 
@@ -139,6 +155,11 @@ class SourceContext(Protocol):
 
     def alive(self) -> None:
         """Bytes arrived (a post, a heartbeat, an empty poll answer): the watchdog's input."""
+        ...
+
+    def event(self) -> None:
+        """A stream carried an event (a post, a status, any frame but a keep-alive), for a brand or not: what
+        tells a quiet stream from one that only keeps its connection open. Implies `alive()`."""
         ...
 
     def state(self, state: SourceState, detail: str = "", *, until: float | None = None) -> None:
@@ -179,6 +200,24 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconciling(Protocol):
+    """A streaming source the supervisor keeps honest (module docstring): what it needs on top of `Source`."""
+
+    # Seconds between reconciliations while the stream is live and carrying events.
+    reconcile_every: float
+    # Seconds without an event (keep-alives only) after which the stream counts as silent: reconciled at once,
+    # and again every `quiet_after` while it stays silent. Longer than the network's normal quiet.
+    quiet_after: float
+
+    def reconcile(self, ctx: SourceContext) -> None:
+        """Read the network's REST listing forward from the stored cursor(s) and deliver what is there, with
+        cursors, oldest first (the session's own backfill code). Runs on the supervisor's reconcile thread,
+        beside the session; `ctx` is a view whose `alive()` and `wait()` leave the stream's watchdog alone.
+        Raises a SourceError when the network fails it (reported, retried at the next turn)."""
+        ...
+
+
 def budget_wait(
     ctx: SourceContext, headers: Mapping[str, str], *, remaining: str, reset: str, reserve: int = 0
 ) -> None:
@@ -202,3 +241,41 @@ def budget_wait(
         return
     ctx.state(SourceState.RATE_LIMITED, f"{left:.0f} calls left", until=until)
     ctx.wait(until - now + 1)
+
+
+def retry_after(headers: Mapping[str, str] | None, now: float) -> float | None:
+    """When a `Retry-After` header says to come back (epoch seconds): delay-seconds or an HTTP-date
+    (RFC 9110 10.2.3). None without one, or with one that is neither."""
+    if not headers:
+        return None
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return now + float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # an obsolete date form without a zone: HTTP dates are GMT
+        return None
+    return moment.timestamp()
+
+
+def answer_kind(content_type: str | None, body: bytes | str) -> str | None:
+    """What an answer that should have been the API's JSON is instead ("an HTML page", "text/plain"), or None
+    when it looks like JSON. A proxy, a CDN or a captive portal answers with a page, often under 200."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    head = (body[:200] if isinstance(body, str) else body[:200].decode("utf-8", "replace")).lstrip().lower()
+    if "html" in kind or head.startswith(("<!doctype html", "<html", "<head", "<body")):
+        return "an HTML page"
+    if head.startswith(("{", "[")) or kind.endswith("json") or (not kind and not head):
+        return None
+    return kind or "something that is not JSON"
+
+
+def not_the_api(network: str, status: int, what: str, *, until: float | None = None) -> Refused:
+    """The Refused for an answer that is not the API's (`what`, from `answer_kind`): a server error, waited
+    out with the HTTP backoff, never taken for a lost connection (which reconnects at once)."""
+    return Refused(status, f"{network} answered {what} (HTTP {status}), not the API", until=until)
