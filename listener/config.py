@@ -44,6 +44,13 @@ class XSettings(BaseModel):
     # Seconds between polls (polling mode's searches, mentions). Every call also waits for its rate-limit
     # budget's reset rather than being refused.
     poll_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    # Reconciliation (listener/reconcile.py): while the stream is live, recent search since each brand's cursor
+    # this often, since a stream can drop tweets and deliver the next; one search call per brand rule, well
+    # inside even the Basic tier's 60 searches per 15 minutes for a few brands.
+    reconcile_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # No tweet on the stream for this long (keep-alives only) and it counts as silent: reconciled at once and
+    # then this often. Two minutes is longer than a busy brand's quiet, short enough to bound a quiet one's lag.
+    quiet_seconds: float = Field(default=120.0, gt=0, le=86_400)
 
     @field_validator("base_url")
     @classmethod
@@ -84,6 +91,12 @@ class MastodonSettings(BaseModel):
     # Hashtag backfills start this long before the cursor: a status federated late carries an id from its
     # own (earlier) creation time, behind statuses already seen (duplicates cost nothing).
     backfill_rewind_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Reconciliation (listener/reconcile.py): the REST timeline from the cursor (min_id) this often while a
+    # stream is live; a page or two of Mastodon's 300 calls per 5 minutes.
+    reconcile_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    # No status for this long (heartbeats only) and a stream counts as silent: reconciled at once and then this
+    # often. A hashtag may be quiet for hours; each silent turn costs one REST call.
+    quiet_seconds: float = Field(default=120.0, gt=0, le=86_400)
 
     @field_validator("hashtags")
     @classmethod
@@ -108,8 +121,12 @@ class BlueskySettings(BaseModel):
     read_timeout: float = Field(default=60.0, gt=0, le=600)
     # Search (searchPosts per brand) runs this often while Jetstream is down or failing...
     poll_seconds: float = Field(default=30.0, gt=0)
-    # ...and this often while Jetstream streams: a safety net that also keeps the search cursors fresh.
+    # ...and this often while Jetstream streams (the reconciliation of listener/reconcile.py): a stream can drop
+    # posts and deliver the next; search finds them, and keeps the search cursors fresh.
     standby_seconds: float = Field(default=300.0, gt=0)
+    # Jetstream carries every post of the network, many a second: no frame for this long (pings only) and it
+    # counts as silent, reconciled by search at once and then this often (a reconnect replays the rest).
+    quiet_seconds: float = Field(default=60.0, gt=0)
     # Search pages of 100 on the very first start (no cursor yet), and at most to close a gap after one.
     backfill_max_pages: int = Field(default=5, ge=1, le=100)
     gap_max_pages: int = Field(default=50, ge=1, le=1000)

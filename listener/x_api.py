@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,17 @@ import tweepy
 
 from listener.config import XSettings
 from listener.health import SourceState
-from listener.source import ConnectionLost, Fatal, RateLimited, Refused, SourceContext, SourceError
+from listener.source import (
+    ConnectionLost,
+    Fatal,
+    RateLimited,
+    Refused,
+    SourceContext,
+    SourceError,
+    answer_kind,
+    not_the_api,
+    retry_after,
+)
 from listener.transport import TimeoutSession, protect_logs, redirect
 from store.errors import UserError
 
@@ -126,15 +137,42 @@ def token(settings: XSettings) -> str:
     return secret
 
 
+class NotTheAPI(requests.RequestException):
+    """A REST answer that is not X's JSON: an HTML error page from a proxy or a CDN, often under HTTP 200."""
+
+    def __init__(self, status: int, kind: str, retry_at: float | None) -> None:
+        super().__init__(f"X answered {kind} (HTTP {status}), not the API")
+        self.status = status
+        self.kind = kind
+        self.retry_at = retry_at
+
+
+def check_answer(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+    """A requests response hook: a success or server-error answer that is not JSON raises `NotTheAPI` before
+    tweepy takes its parse failure for a network error (which would reconnect at once, for ever)."""
+    status = response.status_code
+    if not (200 <= status < 300 or status >= 500) or status == 204:
+        return
+    kind = answer_kind(response.headers.get("Content-Type"), response.content[:200])
+    if kind is not None:
+        raise NotTheAPI(status, kind, retry_after(response.headers, time.time()))
+
+
+def _rest_session() -> TimeoutSession:
+    session = TimeoutSession(HTTP_TIMEOUT)
+    session.hooks["response"].append(check_answer)
+    return session
+
+
 def rest_client(settings: XSettings, budgets: Budgets) -> tweepy.Client:
     client = tweepy.Client(bearer_token=token(settings), return_type=dict, wait_on_rate_limit=False)
-    client.session = TimeoutSession(HTTP_TIMEOUT)
+    client.session = _rest_session()
     return budgets.attach(redirect(client, settings.base_url))
 
 
 def rules_client(settings: XSettings, budgets: Budgets) -> tweepy.StreamingClient:
     client = tweepy.StreamingClient(token(settings), return_type=dict, wait_on_rate_limit=False)
-    client.session = TimeoutSession(HTTP_TIMEOUT)
+    client.session = _rest_session()
     return budgets.attach(redirect(client, settings.base_url))
 
 
@@ -142,8 +180,11 @@ def source_error(exc: BaseException, what: str) -> SourceError | None:
     """The supervisor's view of a failed REST call (None: not an HTTP or network failure, a bug of ours)."""
     if isinstance(exc, SourceError):
         return exc
+    if isinstance(exc, NotTheAPI):
+        return not_the_api(f"{what}: X", exc.status, exc.kind, until=exc.retry_at)
     if isinstance(exc, tweepy.TooManyRequests):
-        reset = exc.reset_time
+        headers = getattr(exc.response, "headers", None)
+        reset = exc.reset_time if exc.reset_time is not None else retry_after(headers, time.time())
         return RateLimited(f"{what}: X answered 429 Too Many Requests", until=reset)
     if isinstance(exc, tweepy.HTTPException):
         status = int(getattr(exc.response, "status_code", 0) or 0)
@@ -155,11 +196,26 @@ def source_error(exc: BaseException, what: str) -> SourceError | None:
                 f"{what}: X forbids it (403 {detail}); the app's access level may not include this endpoint"
             )
         if status >= 500:
-            return Refused(status, f"{what}: {detail}")
+            until = retry_after(getattr(exc.response, "headers", None), time.time())
+            return Refused(status, f"{what}: {detail}", until=until)
         return Fatal(f"{what}: X refused the request ({status} {detail})")
     if isinstance(exc, requests.RequestException):
-        return ConnectionLost(f"{what}: X could not be reached ({type(exc).__name__}: {short(exc)})")
+        return ConnectionLost(f"{what}: X could not be reached ({type(exc).__name__}: {network_reason(exc)})")
     return None
+
+
+def network_reason(exc: BaseException) -> str:
+    """The root of a requests network error in a few words ("Connection refused"), not urllib3's retry
+    wrapper with the whole URL and its query."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # MaxRetryError -> NewConnectionError, ReadTimeoutError...
+    if isinstance(reason, BaseException):
+        text = str(reason)
+        # "HTTPConnection(host='h', port=1): Failed to establish a new connection: [Errno 111] Connection refused"
+        if "): " in text:
+            text = text.split("): ", 1)[1]
+        return short(text)
+    return short(exc)
 
 
 def describe(exc: tweepy.HTTPException) -> str:

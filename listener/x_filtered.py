@@ -1,15 +1,17 @@
 """X's filtered stream as a supervised source: rules, one connection, and the backfill that closes each gap.
 
-Zero loss across disconnects rests on two rules:
+Zero loss rests on three rules:
 
 1. On every (re)connect, before the stream's first line is read, each brand's stored cursor is captured and a
    backfill from it starts: `search_recent_tweets(since_id=cursor)` returns what was posted meanwhile.
-2. Until that backfill has finished, stream tweets are handed over *without* a cursor. Were a new stream tweet
-   allowed to move the cursor first, the gap behind it would be skipped for good the moment the backfill
-   failed or earful stopped; this way a gap can only close by being filled.
+2. Stream tweets are handed over *without* a cursor, always. A stream can drop a tweet and deliver the next
+   (or keep sending keep-alives and nothing else); were a stream tweet allowed to move the cursor, the dropped
+   one behind it would be skipped for good. Only recent search, read forward from the cursor, moves it.
+3. The supervisor reconciles (`reconcile`): the same search from each brand's cursor every
+   `x.reconcile_seconds` while the stream is live, and every `x.quiet_seconds` while it is silent.
 
-Duplicates between the stream and the backfill are harmless: the store is idempotent on (network, native id).
-Each brand has its own cursor, `x:search:<brand>`, shared with polling mode's searches.
+Duplicates between the stream, the backfill and reconciliation are harmless: the store is idempotent on
+(network, native id). Each brand has its own cursor, `x:search:<brand>`, shared with polling mode's searches.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from listener.config import BrandSettings, XSettings
-from listener.health import SourceState
+from listener.health import SourceState, printable
 from listener.source import Backoff, BackoffPolicy, ConnectionLost, RateLimited, SourceContext, SourceError
 from listener.transport import redirect
 from listener.x_api import Budgets, rest_client, rules_client, short, sliced_wait, source_error, token
@@ -89,6 +91,10 @@ class XStreamSource:
         self.rules = rules_client(settings, self.budgets)
         self.search = rest_client(settings, self.budgets)
         self.stats = StreamStats()
+        self.reconcile_every = settings.reconcile_seconds
+        self.quiet_after = settings.quiet_seconds
+        # The stream, its backfill and reconciliation deliver from three threads; the pipeline takes one at a time.
+        self.deliver_lock = threading.Lock()
         self._lock = threading.Lock()
         self._current: _Session | None = None
 
@@ -108,6 +114,48 @@ class XStreamSource:
         if run is not None:
             run.abort()
 
+    def reconcile(self, ctx: SourceContext) -> None:
+        """Each brand's recent search from its stored cursor, delivered with cursors (the supervisor's turn)."""
+        margin = min(1.0, self.policy.rate_limit_start)
+
+        def pause() -> None:
+            if self.budgets.pause(ctx, "search", wait=ctx.wait, margin=margin):
+                raise Stopped
+
+        for brand in self.brand_list:
+            cursor = ctx.cursor_of(cursor_key(brand.name))
+            try:
+                gap = fetch_gap(
+                    self.search,
+                    brand,
+                    self.brands,
+                    since=since_id(cursor, self.settings.backfill_rewind_seconds),
+                    source=cursor_key(brand.name),
+                    max_pages=self.settings.gap_max_pages if cursor else self.settings.backfill_max_pages,
+                    stop=ctx.stopping,
+                    quarantine=lambda _source, reason, raw: ctx.put_aside(reason, raw),
+                    before_call=pause,
+                )
+            except Stopped:
+                return
+            except Exception as exc:
+                error = source_error(exc, "reconciliation search failed")
+                if error is None:
+                    raise
+                raise error from None
+            report_gap(
+                ctx,
+                brand.name,
+                too_old=gap.too_old,
+                truncated=gap.truncated and cursor is not None,
+                what="reconciliation",
+            )
+            for mention in gap.mentions:
+                if ctx.stopping.is_set():
+                    return
+                with self.deliver_lock:
+                    ctx.deliver(mention)
+
 
 class _Session:
     """One connection's life: what it received, whether its gap is closed, and its backfill thread."""
@@ -124,7 +172,6 @@ class _Session:
         self.rule_problem = ""
         self.warned = False
         self._gap_lock = threading.Lock()
-        self._deliver_lock = threading.Lock()
         self._stream: XStream | None = None
         self._backfill: threading.Thread | None = None
 
@@ -139,7 +186,7 @@ class _Session:
         ctx = self.ctx
         self._sync_rules()
         stream = redirect(
-            XStream(self.src.token, events=self, read_timeout=self.settings.read_timeout),
+            XStream(self.src.token, events=self, read_timeout=self.settings.read_timeout, clock=ctx.now),
             self.settings.base_url,
         )
         self._stream = stream
@@ -214,7 +261,7 @@ class _Session:
     def on_line(self, line: bytes) -> None:
         self.received = True
         self.src.stats.lines += 1
-        self.ctx.alive()
+        self.ctx.event()
         try:
             parsed = parse_stream_line(line, self.src.brands, max_bytes=self.settings.max_line_bytes)
         except Malformed as exc:
@@ -230,13 +277,12 @@ class _Session:
         mention = parsed.mention
         if mention is None:
             return
+        # No cursor, ever (the module docstring's rule 2): only search moves it.
         with self._gap_lock:
-            if self.gap_closed:
-                mention.source, mention.cursor = cursor_key(mention.brand), mention.native_id
-                if self.warned:
-                    # X's errors line did not end the connection: tweets flow again, say so.
-                    self.warned = False
-                    self.ctx.state(SourceState.LIVE, "tweets flowing again after X's errors line")
+            if self.gap_closed and self.warned:
+                # X's errors line did not end the connection: tweets flow again, say so.
+                self.warned = False
+                self.ctx.state(SourceState.LIVE, "tweets flowing again after X's errors line")
         try:
             self._deliver(mention)
         except Exception as exc:
@@ -306,15 +352,14 @@ class _Session:
     # -- hand-over -------------------------------------------------------------------------------------------
 
     def _deliver(self, mention: NewMention) -> None:
-        # The stream and the backfill deliver from two threads; the pipeline takes one at a time.
-        with self._deliver_lock:
+        with self.src.deliver_lock:
             self.ctx.deliver(mention)
         self.src.stats.mentions += 1
 
     def _put_aside(self, reason: str, raw: bytes) -> None:
         self.src.stats.put_aside += 1
-        log.warning("X: put aside an event: %s", reason)
-        with self._deliver_lock:
+        log.warning("X: put aside an event: %s", printable(reason))
+        with self.src.deliver_lock:
             self.ctx.put_aside(reason, raw)
 
 

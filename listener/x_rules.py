@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from listener.config import BrandSettings
+from listener.health import printable
 from listener.terms import QueryError, compile_query
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def sync_rules(
         result.added = [rule for rule in missing if rule.value not in refused]
         result.errors += [_describe(error) for error in response.get("errors", [])]
     for error in result.errors:
-        log.error("X refused a stream rule: %s", error)
+        log.error("X refused a stream rule: %s", printable(error))
     return result
 
 

@@ -13,13 +13,24 @@ import logging
 import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import requests
 import tweepy
 import urllib3
 
-from listener.source import ConnectionLost, Fatal, RateLimited, Refused, SourceError
+from listener.source import (
+    ConnectionLost,
+    Fatal,
+    RateLimited,
+    Refused,
+    SourceError,
+    answer_kind,
+    not_the_api,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +56,18 @@ class StreamEvents(Protocol):
 
 
 class XStream(tweepy.StreamingClient):
-    def __init__(self, bearer_token: str, *, events: StreamEvents, read_timeout: float = 21.0) -> None:
+    def __init__(
+        self,
+        bearer_token: str,
+        *,
+        events: StreamEvents,
+        read_timeout: float = 21.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(bearer_token, return_type=dict, wait_on_rate_limit=False, max_retries=0)
         self.events = events
         self.read_timeout = read_timeout
+        self.clock = clock
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
         self.cut = False
@@ -85,7 +104,15 @@ class XStream(tweepy.StreamingClient):
                     if self.cut:
                         return
                 if response.status_code != 200:
-                    raise refusal(response.status_code, _error_text(response))
+                    raise refusal(
+                        response.status_code,
+                        _error_text(response),
+                        until=retry_after(response.headers, self.clock()),
+                    )
+                # A proxy or captive portal answers 200 with a page: no stream, and no lost connection either.
+                kind = answer_kind(response.headers.get("Content-Type"), b"")
+                if kind is not None:
+                    raise not_the_api("X", 200, kind)
                 self.events.on_connect()
                 for line in response.iter_lines(chunk_size=self.chunk_size):
                     if not self.running:
@@ -107,18 +134,19 @@ class XStream(tweepy.StreamingClient):
             self.session.close()
 
 
-def refusal(status: int, detail: str) -> SourceError:
-    """The error for a stream connect X answered with `status`, in the words the desk shows."""
+def refusal(status: int, detail: str, *, until: float | None = None) -> SourceError:
+    """The error for a stream connect X answered with `status`, in the words the desk shows. `until`: when
+    the answer's Retry-After says to come back."""
     reason = f"X refused the stream: {status} {detail}".strip()
     if status in (420, 429):
-        return RateLimited(reason)
+        return RateLimited(reason, until=until)
     if status == 401:
         return Fatal(f"{reason}; check x.bearer_token")
     if status == 403:
         return Fatal(
             f"{reason}; the app's access level may not include the filtered stream (x.mode = 'poll')"
         )
-    return Refused(status, f"X refused the stream: {detail}".strip())
+    return Refused(status, f"X refused the stream: {detail}".strip(), until=until)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -130,7 +158,9 @@ def _error_text(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.reason or ""
+        kind = answer_kind(response.headers.get("Content-Type"), response.content[:200])
+        reason = response.reason or ""
+        return f"{reason} ({kind}, not the API)".strip() if kind else reason
     if isinstance(body, dict):
         parts = [str(body.get(key)) for key in ("title", "detail", "connection_issue") if body.get(key)]
         return ": ".join(parts)[:300]

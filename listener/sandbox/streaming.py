@@ -31,6 +31,10 @@ class Hub(Generic[S]):
         self._streams: set[S] = set()
         self._stall_until = 0.0
         self.opened = 0
+        # Live but silent: every `swallow_every`th post is not written (1: none is), keep-alives go on.
+        self.swallow_every = 0
+        self._posts = 0
+        self.swallowed: list[str] = []
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -55,6 +59,20 @@ class Hub(Generic[S]):
 
     def stall(self, seconds: float) -> None:
         self._stall_until = asyncio.get_running_loop().time() + seconds
+
+    def swallow(self, every: int) -> None:
+        """Keep every connection open with its keep-alives, but drop every `every`th post on the way out (1:
+        all of them, 0: none): a streaming endpoint that stays up and stops telling."""
+        self.swallow_every, self._posts = max(0, every), 0
+
+    def _swallowed(self, item_id: str) -> bool:
+        if not self.swallow_every:
+            return False
+        self._posts += 1
+        if self._posts % self.swallow_every:
+            return False
+        self.swallowed.append(item_id)
+        return True
 
     async def _stall_wait(self) -> None:
         # Checked before and after each queue wait, so a stall extended meanwhile is honoured too.
@@ -81,6 +99,9 @@ class Hub(Generic[S]):
                 await self._stall_wait()
                 if stream.dropped or data == CLOSE:
                     break
+                if item_id is not None and self._swallowed(item_id):
+                    await response.write(keepalive)
+                    continue
                 await response.write(data)
                 if item_id is not None:
                     self.on_delivered(item_id)

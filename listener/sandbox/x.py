@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from listener.sandbox.replay import DATA, Directory, SandboxTweet, SandboxUser, 
 from listener.sandbox.replaying import ReplayingServer
 from listener.sandbox.running import SandboxThread
 from listener.sandbox.x_streams import KEEPALIVE, StreamHub
-from listener.sandbox.x_wire import OPERATIONAL_DISCONNECT, RateLimits
+from listener.sandbox.x_wire import OPERATIONAL_DISCONNECT, RateLimits, auth_kind, problem
 from listener.terms import Query, compile_query
 
 
@@ -99,11 +100,12 @@ class XSandbox(ReplayingServer[SandboxTweet]):
         self.streams = StreamHub(keepalive, self._delivered.append)
         self._connect_failures: list[int] = []
         self._call_failures: dict[str, list[int]] = {}
+        self._misbehaviour: dict[str, list[Misbehaviour]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
-        app = web.Application(middlewares=[x_http.request_log(self)])
+        app = web.Application(middlewares=[self._misbehaving(), x_http.request_log(self)])
         app.add_routes(
             [web.get("/2/tweets/search/stream", self._stream), *x_http.routes(self), *x_users.routes(self)]
         )
@@ -192,6 +194,21 @@ class XSandbox(ReplayingServer[SandboxTweet]):
     def stall(self, seconds: float) -> None:
         """Send nothing at all, not even keep-alives, for this long (tweets queue up meanwhile)."""
         self._call(self.streams.stall, seconds)
+
+    def swallow(self, every: int = 1) -> None:
+        """Keep the stream open with its keep-alives but leave out every `every`th tweet (1: every one, 0:
+        stream them all again); the tweets still exist and search finds them. `streams.swallowed` lists them."""
+        self._call(self.streams.swallow, every)
+
+    def misbehave(
+        self, family: str, status: int, *, count: int = 1, html: bool = False, retry_after: str | None = None
+    ) -> None:
+        """Answer the next `count` calls of `family` ('stream' for the stream's connect, or a REST family:
+        'search', 'mentions', 'users', 'rules'...) with `status`: a proxy's HTML error page when `html` (a
+        CDN answers so, even under 200), else X's problem JSON. `retry_after` (seconds or an HTTP date) is sent
+        as Retry-After, and a 429 then carries it instead of X's rate-limit headers."""
+        answer = Misbehaviour(status, html, retry_after)
+        self._call(lambda: self._misbehaviour.setdefault(family, []).extend([answer] * count))
 
     def fail_next_connect(self, status: int, count: int = 1) -> None:
         """Answer the next `count` stream connects with this HTTP status (count=0 clears)."""
@@ -282,6 +299,28 @@ class XSandbox(ReplayingServer[SandboxTweet]):
     def _set_failures(self, status: int, count: int) -> None:
         self._connect_failures = [status] * count
 
+    def _misbehaving(self) -> Any:
+        @web.middleware
+        async def middleware(request: web.Request, handler: x_http.Handler) -> web.StreamResponse:
+            family = "stream" if request.path == "/2/tweets/search/stream" else x_http._family(request)
+            queued = self._misbehaviour.get(family or "")
+            if not queued:
+                return await handler(request)
+            # Outside the request log's middleware: it would add X's own rate-limit headers to the answer.
+            answer = queued.pop(0)
+            self._requests.append(
+                {
+                    "method": request.method,
+                    "path": request.path,
+                    "query": dict(request.query),
+                    "auth": auth_kind(request.headers.get("Authorization")),
+                    "status": answer.status,
+                }
+            )
+            return answer.response()
+
+        return middleware
+
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         refusal = x_http.check_auth(request, ("bearer",))
         if refusal is not None:
@@ -289,6 +328,33 @@ class XSandbox(ReplayingServer[SandboxTweet]):
         if self._connect_failures:
             return x_http.connect_refusal(self._connect_failures.pop(0))
         return await self.streams.serve(request)
+
+
+_ERROR_PAGE = """<!DOCTYPE html>
+<html><head><title>502 Bad Gateway</title></head>
+<body><h1>Bad Gateway</h1><p>The upstream server is temporarily unavailable. Please try again later.</p>
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class Misbehaviour:
+    """A scripted answer that is not what X sends: an HTML page, or an error with a Retry-After."""
+
+    status: int
+    html: bool = False
+    retry_after: str | None = None
+
+    def response(self) -> web.Response:
+        headers = {"Retry-After": self.retry_after} if self.retry_after is not None else {}
+        if self.html:
+            return web.Response(
+                text=_ERROR_PAGE, status=self.status, content_type="text/html", headers=headers
+            )
+        phrase = HTTPStatus(self.status).phrase
+        response = x_http._json(problem(phrase, phrase, self.status), self.status)
+        response.headers.update(headers)
+        return response
 
 
 def sandbox_settings(base_url: str, **overrides: Any) -> XSettings:

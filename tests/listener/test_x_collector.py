@@ -215,7 +215,8 @@ def test_rules_are_split_to_fit_xs_512_characters() -> None:
 def test_a_restart_backfills_from_the_stored_cursor(sandbox_factory, run_collector, store_sink):
     server = sandbox_factory(replay=False)
     sandbox = server.sandbox
-    first = run_collector(server.base_url, [DESK])
+    # The stream never moves a cursor; reconciliation's search does, here every 0.3 s.
+    first = run_collector(server.base_url, [DESK], reconcile_seconds=0.3)
     wait_for(lambda: is_live(first), what="the stream")
     seen = sandbox.push("@Delta before the restart", author="ana")
     wait_for(lambda: seen.id in store_sink.native_ids(), what="a first tweet")
@@ -248,7 +249,7 @@ def test_stream_tweets_do_not_move_the_cursor_past_an_unfilled_gap(
 ):
     server = sandbox_factory(replay=False)
     sandbox = server.sandbox
-    running = run_collector(server.base_url, [DESK])
+    running = run_collector(server.base_url, [DESK], reconcile_seconds=0.3)
     wait_for(lambda: is_live(running), what="the stream")
     before = sandbox.push("@Delta first", author="ana")
     wait_for(

@@ -119,12 +119,15 @@ def test_an_unknown_account_is_an_error_that_names_the_brand(sandbox_factory, st
 def test_polling_mode_keeps_the_streams_cursor_and_loses_nothing(sandbox_factory, store_sink):
     server = sandbox_factory(replay=False)
     sandbox = server.sandbox
-    stream_settings = x_settings(server.base_url)
+    # The stream's tweets never move the cursor; its reconciliation's search does (here every 0.2 s).
+    stream_settings = x_settings(server.base_url, reconcile_seconds=0.2)
     with supervise(build_sources(stream_settings, [DESK], policy=FASTER), store_sink) as running:
         wait_for(lambda: "streaming" in running.states("x:stream"), what="the stream")
         sandbox.advance(100)
         streamed = {t.id for t in sandbox.matching(RULE)}
         wait_for(lambda: set(store_sink.native_ids()) == streamed, what="the streamed mentions")
+        newest = max(streamed, key=int)
+        wait_for(lambda: store_sink.get_cursor(cursor_key("desk")) == newest, what="the reconciled cursor")
     cursor = store_sink.get_cursor(cursor_key("desk"))
     assert cursor in streamed
 
