@@ -1,24 +1,27 @@
 """What every Mastodon source shares: one session (stream first, then a REST backfill from the cursor), the
-mapping of HTTP answers to SourceErrors, the rate-limit budget, and turning one status into a mention.
+reconciliation the supervisor runs on a timer, the mapping of HTTP answers to SourceErrors, the rate-limit
+budget, and turning one status into a mention.
 
 The zero-loss rule of listener/source.py, as kept here: the stream is opened first, then the REST timeline is
-read forward from the stored cursor (`min_id`, page after page until an empty one). Stream statuses that arrive
-meanwhile are delivered at once but *without* a cursor; only once the backfill has caught up do they carry one.
-A status is then either older than the last backfilled page (delivered by the backfill) or newer than the
-connect (delivered by the stream, in order), so a cursor never passes a status not yet handed over."""
+read forward from the stored cursor (`min_id`, page after page until an empty one), each status moving the
+cursor as it is delivered. Stream statuses are delivered at once but never with a cursor: a stream event put
+aside (framing, JSON, or a bug of ours) or dropped by the server would otherwise be passed by the next status's
+cursor and never read again. Reconciliation (`reconcile`, every `mastodon.reconcile_seconds`, or every
+`mastodon.quiet_seconds` while a stream is silent) reads the timeline forward from the cursor once more."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkError, MastodonRatelimitError
 
 from listener.config import MastodonSettings
-from listener.health import SourceState
+from listener.health import SourceState, printable
 from listener.mastodon_normalise import (
     NETWORK,
     Audience,
@@ -40,7 +43,10 @@ from listener.source import (
     Refused,
     SourceContext,
     SourceError,
+    answer_kind,
     budget_wait,
+    not_the_api,
+    retry_after,
 )
 
 log = logging.getLogger(__name__)
@@ -104,14 +110,19 @@ def _short(value: object) -> str:
     return (text.splitlines()[0] if text else type(value).__name__)[:300]
 
 
-def refusal(status: int, headers: Any, body: str, what: str) -> SourceError:
-    """The SourceError for an HTTP error answer."""
+def refusal(status: int, headers: Any, body: str, what: str, *, now: float) -> SourceError:
+    """The SourceError for an HTTP error answer. A Retry-After (429, 503) says when to come back."""
+    until = retry_after(headers, now)
+    kind = answer_kind(headers.get("Content-Type") if headers else None, body)
+    if kind is not None and status not in (401, 403, 404, 429):
+        return not_the_api(f"the {what}: Mastodon", status, kind, until=until)
     try:
         detail = str(json.loads(body).get("error") or "")
     except (ValueError, AttributeError):
-        detail = body.strip()[:200]
+        detail = kind or body.strip()[:200]
     if status == 429:
-        until = _epoch(headers.get("X-RateLimit-Reset")) if headers else None
+        if until is None:
+            until = _epoch(headers.get("X-RateLimit-Reset")) if headers else None
         return RateLimited(f"Mastodon rate-limited the {what} (429)", until=until)
     if status in (401, 403):
         return Fatal(
@@ -120,7 +131,7 @@ def refusal(status: int, headers: Any, body: str, what: str) -> SourceError:
         )
     if status == 404:
         return Fatal(f"Mastodon has no {what} at mastodon.base_url (404); check the base URL")
-    return Refused(status, f"Mastodon refused the {what}: {detail}".rstrip(": "))
+    return Refused(status, f"Mastodon refused the {what}: {detail}".rstrip(": "), until=until)
 
 
 class MastodonSource:
@@ -139,6 +150,8 @@ class MastodonSource:
         # Silence for the read timeout ends the read anyway; the watchdog catches what a read timeout cannot
         # (a connect or REST call hanging).
         self.stall_after = settings.read_timeout * 1.5
+        self.reconcile_every = settings.reconcile_seconds
+        self.quiet_after = settings.quiet_seconds
         self._http = RecordingSession()
         self.api = client(settings, self._http)
         self._lock = threading.Lock()
@@ -146,7 +159,6 @@ class MastodonSource:
         self._aborted = False
         self._handle: Any = None
         self._reader: SSEReader | None = None
-        self._caught_up = False
         self.fallback_brand: str | None = None
 
     # -- what each kind of source says ------------------------------------------------------------------------
@@ -173,7 +185,6 @@ class MastodonSource:
     def session(self, ctx: SourceContext) -> None:
         with self._lock:
             self._aborted = False
-            self._caught_up = False
         self._prepare(ctx)
         watch = ConnectWatch()
         reader = SSEReader(_StreamEvents(self, ctx), cancelled=lambda: self._aborted or ctx.stopping.is_set())
@@ -187,8 +198,6 @@ class MastodonSource:
             ctx.connected()
             ctx.state(SourceState.BACKFILLING, "reading what was posted since the last cursor")
             count = self._backfill(ctx)
-            with self._deliver_lock:
-                self._caught_up = True
             if ctx.stopping.is_set():
                 return
             ctx.state(SourceState.LIVE, f"caught up ({count} from the backfill)")
@@ -198,6 +207,10 @@ class MastodonSource:
             self._ended(ctx, reader)
         finally:
             self._close(handle, reader)
+
+    def reconcile(self, ctx: SourceContext) -> None:
+        """The timeline forward from the stored cursor, as the session's backfill (the supervisor's turn)."""
+        self._backfill(ctx)
 
     def abort(self) -> None:
         with self._lock:
@@ -222,8 +235,12 @@ class MastodonSource:
                 raise ConnectionLost("the connect was aborted")
             if watch.answered.is_set() and watch.status != 200:
                 if watch.status is not None:
-                    raise refusal(watch.status, watch.headers, watch.body, self.what)
+                    raise refusal(watch.status, watch.headers, watch.body, self.what, now=ctx.now())
                 raise ConnectionLost(f"could not reach Mastodon: {_short(watch.error)}")
+            if watch.answered.is_set() and watch.status == 200:
+                kind = answer_kind(watch.headers.get("Content-Type"), b"")
+                if kind == "an HTML page":  # a proxy's page under 200: no stream, and no lost connection
+                    raise not_the_api(f"the {self.what}: Mastodon", 200, kind)
             if not self._handle.is_alive():
                 raise ConnectionLost("the stream thread ended before connecting")
         return True
@@ -292,7 +309,7 @@ class MastodonSource:
         try:
             page = self._fetch(**bounds)
         except MastodonError as exc:
-            raise self._rest_error(exc, f"{self.what} backfill") from None
+            raise self._rest_error(exc, f"{self.what} backfill", now=ctx.now()) from None
         ctx.alive()
         last = self._http.last()
         if last is not None:
@@ -317,16 +334,27 @@ class MastodonSource:
             count += self.handle(ctx, item, raw_bytes(item), backfill=True)
         return count, newest
 
-    def _rest_error(self, exc: MastodonError, what: str) -> SourceError:
+    def _rest_error(self, exc: MastodonError, what: str, *, now: float | None = None) -> SourceError:
+        now = time.time() if now is None else now
         last = self._http.last()
         if isinstance(exc, MastodonRatelimitError) or (last is not None and last.status_code == 429):
-            until = _epoch(last.headers.get("X-RateLimit-Reset")) if last is not None else None
+            headers = last.headers if last is not None else {}
+            until = retry_after(headers, now) or _epoch(headers.get("X-RateLimit-Reset"))
             return RateLimited(f"Mastodon rate-limited the {what} (429)", until=until)
         if isinstance(exc, MastodonNetworkError):
             return ConnectionLost(f"could not reach Mastodon for the {what}: {_short(exc)}")
         if isinstance(exc, MastodonAPIError) and len(exc.args) > 1 and isinstance(exc.args[1], int):
             return refusal(
-                exc.args[1], last.headers if last is not None else {}, last.text if last else "", what
+                exc.args[1],
+                last.headers if last is not None else {},
+                last.text if last else "",
+                what,
+                now=now,
+            )
+        if last is not None and (kind := answer_kind(last.headers.get("Content-Type"), last.content)):
+            # Mastodon.py could not parse a 2xx answer: a page from a proxy, not a lost connection.
+            return not_the_api(
+                f"the {what}: Mastodon", last.status_code, kind, until=retry_after(last.headers, now)
             )
         return ConnectionLost(f"the {what} failed: {_short(exc)}")
 
@@ -361,7 +389,8 @@ class MastodonSource:
             ctx.put_aside(f"{self.what}: {exc.reason}", raw)
             return 0
         with self._deliver_lock:
-            ctx.deliver(mention, cursor if backfill or self._caught_up else None)
+            # Never a stream status's cursor (the module docstring): only the REST pages move it.
+            ctx.deliver(mention, cursor if backfill else None)
         return 1
 
     def _ancestors(self, status_id: str) -> list[dict[str, Any]]:
@@ -403,10 +432,12 @@ class _StreamEvents:
         self.ctx.alive()
 
     def on_malformed(self, reason: str, raw: bytes) -> None:
-        log.warning("%s: put aside a malformed event: %s", self.source.name, reason)
+        self.ctx.event()
+        log.warning("%s: put aside a malformed event: %s", self.source.name, printable(reason))
         self.ctx.put_aside(f"{self.source.what}: {reason}", raw)
 
     def on_event(self, name: str, data: str | None, raw: bytes) -> None:
+        self.ctx.event()
         if name in _IGNORED_EVENTS:
             return
         if name != self.source.event:

@@ -3,9 +3,21 @@
 Mastodon.py opens the stream (auth, the instance's streaming host, `run_async` handles with `.close()`), but
 its own reader (`StreamListener.handle_stream`) ends the connection at the first line that is not `key: value`,
 the first event that is not JSON or not UTF-8, and casts ids to int and times to datetime (the original JSON is
-what earful stores). `SSEReader.handle_stream` reads the same framing by the same rules (lines split on `\\n`
-only, `key: value` with the space, `:` lines are heartbeats, a repeated key joins with a newline, a blank line
-ends an event) and hands each event over with its raw bytes, so a bad one is put aside and the next is read.
+what earful stores). It also reads less than the format allows: lines split on `\\n` only, and `key: value`
+needs the space. `SSEReader.handle_stream` reads event streams as the WHATWG HTML standard defines them
+(9.2.6, "Interpreting an event stream"), which a proxy or another server may use where Mastodon does not:
+
+- a line ends at CRLF, LF or CR (a CRLF split across two chunks is one line end); a leading BOM is dropped;
+- `:` starts a comment (Mastodon's `:thump` heartbeat); `field:value` takes one optional space after the
+  colon, a line without a colon is a field with an empty value;
+- `data` lines join with LF; `event` names the type (`message` without one); `id` and `retry` are read and
+  have no use here (the supervisor reconnects, the cursor resumes); other fields are ignored;
+- a blank line dispatches the event; a block without data dispatches nothing.
+
+Each event is handed over with its raw bytes, so a bad one (not UTF-8, too long, not JSON) is put aside and
+the next is read. A block of only unknown fields is put aside too: the standard ignores it, but it is the
+server sending something earful does not know, worth a look. The stream never moves a cursor
+(listener/mastodon_source.py), so whatever is put aside here is read again by the next reconciliation.
 
 With `run_async`, Mastodon.py connects inside its own thread and retries a refused or failed connect there for
 ever, keeping the status to itself; `RecordingSession` tells the waiting session what the connect got."""
@@ -13,6 +25,7 @@ ever, keeping the status to itself; `RecordingSession` tells the waiting session
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -139,7 +152,7 @@ class SSEReader(StreamListener):
         # Chunked (as Mastodon's streaming server sends): each chunk as it comes. Otherwise byte by byte, as
         # Mastodon.py does, since a plain read would wait for the end of the response.
         chunk_size = None if getattr(response.raw, "chunked", False) else 1
-        buffer = b""
+        lines = Lines()
         event = _Event()
         for chunk in response.iter_content(chunk_size=chunk_size):
             if self.cancelled():
@@ -147,38 +160,82 @@ class SSEReader(StreamListener):
             if not chunk:
                 continue
             self.events.on_bytes()
-            buffer += chunk
-            while (end := buffer.find(b"\n")) >= 0:
-                line, buffer = buffer[:end], buffer[end + 1 :]
+            for line, end in lines.feed(chunk):
                 if line == b"":
                     self._dispatch(event)
                     event = _Event()
                 else:
-                    event.add(line)
-            if len(buffer) > MAX_EVENT_BYTES:
-                event.add(buffer)
-                buffer = b""
+                    event.add(line, end)
+            if lines.pending > MAX_EVENT_BYTES:
+                event.add(lines.take(), b"")
 
     def _dispatch(self, event: _Event) -> None:
         if event.problem:
             self.events.on_malformed(event.problem, event.raw())
-        elif "event" in event.fields:
-            self.events.on_event(event.fields["event"], event.fields.get("data"), event.raw())
-        elif event.fields:
-            self.events.on_malformed("an SSE event without an `event:` name", event.raw())
+        elif event.data is not None:
+            self.events.on_event(event.name or "message", "\n".join(event.data), event.raw())
+        elif event.unknown:
+            names = ", ".join(repr(name[:40]) for name in event.unknown[:5])
+            self.events.on_malformed(f"an SSE block without data, only unknown fields ({names})", event.raw())
+
+
+class Lines:
+    """Splits a byte stream into lines at CRLF, LF or CR, as chunks come; each with the bytes that ended it."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._after_cr = False
+        self._first = True
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def take(self) -> bytes:
+        """The unended line so far (an over-long one, given up on)."""
+        data, self._buffer = self._buffer, b""
+        return data
+
+    def feed(self, chunk: bytes) -> list[tuple[bytes, bytes]]:
+        if self._after_cr and chunk.startswith(b"\n"):
+            chunk = chunk[1:]  # the LF of a CRLF whose CR ended the last chunk
+        self._after_cr = False
+        buffer = self._buffer + chunk
+        if self._first and buffer:
+            if len(buffer) < 3 and b"\xef\xbb\xbf".startswith(buffer):
+                self._buffer = buffer
+                return []  # perhaps a BOM, still coming
+            self._first = False
+            buffer = buffer.removeprefix(b"\xef\xbb\xbf")
+        out: list[tuple[bytes, bytes]] = []
+        start = 0
+        for match in _LINE_END.finditer(buffer):
+            out.append((buffer[start : match.start()], match.group()))
+            start = match.end()
+        self._buffer = buffer[start:]
+        # A CR at the very end may be the first half of a CRLF: its LF must not end another (empty) line.
+        self._after_cr = bool(out) and start == len(buffer) and out[-1][1] == b"\r"
+        return out
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class _Event:
+    """One block of field lines, read as the standard says, and the bytes it came as."""
+
     def __init__(self) -> None:
-        self.lines: list[bytes] = []
+        self.chunks: list[bytes] = []
         self.size = 0
-        self.fields: dict[str, str] = {}
+        self.name: str | None = None
+        self.data: list[str] | None = None
+        self.unknown: list[str] = []
         self.problem = ""
 
     def raw(self) -> bytes:
-        return b"\n".join(self.lines) + b"\n\n"
+        return b"".join(self.chunks) + b"\n"
 
-    def add(self, line: bytes) -> None:
+    def add(self, line: bytes, end: bytes) -> None:
         if line.startswith(b":"):
             return  # a heartbeat (`:thump`) or comment; on_bytes already counted it as life
         self.size += len(line) + 1
@@ -186,7 +243,7 @@ class _Event:
             if not self.problem.startswith("longer"):
                 self.problem = f"longer than the {MAX_EVENT_BYTES} bytes an event may have"
             return
-        self.lines.append(line)
+        self.chunks.append(line + (end or b"\n"))
         if self.problem:
             return
         try:
@@ -194,8 +251,13 @@ class _Event:
         except UnicodeDecodeError as exc:
             self.problem = f"not UTF-8 ({exc.reason} at byte {exc.start})"
             return
-        key, sep, value = text.partition(": ")
-        if not sep:
-            self.problem = f"a line that is not `key: value`: {text[:80]!r}"
-            return
-        self.fields[key] = f"{self.fields[key]}\n{value}" if key in self.fields else value
+        field, _, value = text.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            self.name = value
+        elif field == "data":
+            self.data = [*(self.data or []), value]
+        elif field in ("id", "retry"):
+            pass  # the last event id and the reconnection time: the supervisor decides both here
+        else:
+            self.unknown.append(field)

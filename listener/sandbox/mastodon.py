@@ -29,7 +29,7 @@ from listener.sandbox.mastodon_replay import (
     mentioned_users,
     reskin,
 )
-from listener.sandbox.mastodon_streams import StreamHub
+from listener.sandbox.mastodon_streams import Framing, StreamHub
 from listener.sandbox.mastodon_wire import (
     HEARTBEAT,
     REMOTE_DOMAIN,
@@ -104,7 +104,8 @@ class MastodonSandbox(ReplayingServer[Status]):
         self._requests: list[dict[str, Any]] = []
         self._delivered: list[str] = []
         self.streams = StreamHub(keepalive, self._delivered.append)
-        self._connect_failures: list[tuple[int, float]] = []
+        self.framing = Framing()
+        self._connect_failures: list[tuple[int, float, str | None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -221,10 +222,23 @@ class MastodonSandbox(ReplayingServer[Status]):
         """Send nothing at all, not even heartbeats, for this long (events queue up meanwhile)."""
         self._call(self.streams.stall, seconds)
 
-    def fail_next_connect(self, status: int, count: int = 1, *, reset_in: float = 0.5) -> None:
+    def set_framing(self, framing: Framing) -> None:
+        """Write the events of every stream this way from now on (`Framing()`: Mastodon's own again)."""
+        self._call(setattr, self, "framing", framing)
+
+    def swallow(self, every: int = 1) -> None:
+        """Keep every stream open with its heartbeats but leave out every `every`th event written (1: every
+        one, 0: send them all again); the statuses still exist and the REST timelines list them.
+        `streams.swallowed` lists what was left out."""
+        self._call(self.streams.swallow, every)
+
+    def fail_next_connect(
+        self, status: int, count: int = 1, *, reset_in: float = 0.5, retry_after: str | None = None
+    ) -> None:
         """Answer the next `count` stream connects with this HTTP status, after any failures already queued
-        (count=0 clears the queue). A 429 carries an X-RateLimit-Reset `reset_in` seconds ahead."""
-        self._call(self._set_failures, status, count, reset_in)
+        (count=0 clears the queue). A 429 carries an X-RateLimit-Reset `reset_in` seconds ahead; `retry_after`
+        (seconds or an HTTP date) is sent as a Retry-After header, as a 503 from a proxy says when to return."""
+        self._call(self._set_failures, status, count, reset_in, retry_after)
 
     def set_rate_limit(
         self, remaining: int, *, reset_in: float | None = None, limit: int | None = None
@@ -236,15 +250,19 @@ class MastodonSandbox(ReplayingServer[Status]):
 
     # -- internals (loop thread only) ------------------------------------------------------------------------
 
-    def _set_failures(self, status: int, count: int, reset_in: float) -> None:
+    def _set_failures(self, status: int, count: int, reset_in: float, retry_after: str | None = None) -> None:
         if count <= 0:
             self._connect_failures.clear()
-        self._connect_failures += [(status, reset_in)] * count
+        self._connect_failures += [(status, reset_in, retry_after)] * count
 
     def next_connect_failure(self) -> web.Response | None:
         if not self._connect_failures:
             return None
-        return mastodon_http.connect_refusal(*self._connect_failures.pop(0))
+        status, reset_in, retry_after = self._connect_failures.pop(0)
+        response = mastodon_http.connect_refusal(status, reset_in)
+        if retry_after is not None:
+            response.headers["Retry-After"] = retry_after
+        return response
 
     def new_status(
         self, text: str, author: SandboxUser, parent: Status | None, lang: str | None, origin: str
@@ -316,7 +334,7 @@ class MastodonSandbox(ReplayingServer[Status]):
         if status.origin == "reply":
             self._replies.append(status)
         if self.streams:
-            event = sse_event("update", self.render(status))
+            event = self.framing.write(sse_event("update", self.render(status)))
             for tag in status.tags:
                 self.streams.send("hashtag", tag, event, status.id)
         if self.account_user in status.mentions and status.author != self.account_user:
@@ -325,7 +343,8 @@ class MastodonSandbox(ReplayingServer[Status]):
             self._notifications.append(notification)
             if self.streams:
                 payload = notification.render(self.base_url, self.resolve)
-                self.streams.send("notification", None, sse_event("notification", payload), status.id)
+                event = self.framing.write(sse_event("notification", payload))
+                self.streams.send("notification", None, event, status.id)
 
 
 def sandbox_settings(base_url: str, **overrides: Any) -> MastodonSettings:

@@ -5,6 +5,9 @@ Framing is Mastodon's streaming server's: `:)` on connect, `:thump` heartbeats, 
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from listener.sandbox.mastodon_wire import HEARTBEAT, HELLO
@@ -35,3 +38,31 @@ class StreamHub(Hub[_Stream]):
         response.enable_chunked_encoding()
         await response.prepare(request)
         return await self.pump(_Stream(kind, tag, request), response, keepalive=HEARTBEAT, hello=HELLO)
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How events are written: Mastodon's own way by default, or any other the SSE standard allows (what a
+    proxy in front of Mastodon, or another server speaking its API, may send)."""
+
+    line_end: bytes = b"\n"  # b"\r\n" or b"\r" are as valid
+    space: bool = True  # `data: x`; without it `data:x`, the same field
+    split_data: bool = False  # the JSON over several `data:` lines, joined with LF by the reader
+    extras: bool = False  # a comment, an `id:` and a `retry:` field inside each event
+
+    def write(self, event: bytes) -> bytes:
+        if self == Framing():
+            return event
+        out: list[bytes] = []
+        if self.extras:
+            out += [b": relayed by a proxy", b"id: 42", b"retry: 3000"]
+        for line in event.rstrip(b"\n").split(b"\n"):
+            field, _, value = line.partition(b": ")
+            values = [value]
+            if self.split_data and field == b"data":
+                try:
+                    values = json.dumps(json.loads(value), indent=1, ensure_ascii=False).encode().split(b"\n")
+                except ValueError:
+                    pass  # a test's odd bytes: as they are
+            out += [field + (b": " if self.space else b":") + item for item in values]
+        return self.line_end.join(out) + self.line_end * 2

@@ -119,8 +119,10 @@ def test_a_restart_backfills_from_the_stored_cursor_and_stores_nothing_twice(
 ):
     server = mastodon_server(pace=40, only=("Delta",), limit=70)
     sandbox = server.sandbox
-    first = supervise(server.base_url, backfill_rewind_seconds=0)
+    # Stream statuses never move the cursor; the REST reads do (here a reconciliation every 0.2 s).
+    first = supervise(server.base_url, backfill_rewind_seconds=0, reconcile_seconds=0.2)
     wait_for(lambda: len(store_sink.native_ids()) >= 10, what="a first part of the replay")
+    wait_for(lambda: store_sink.get_cursor(TAG) is not None, what="a reconciliation to move the cursor")
     first.stop()  # mid-replay: the replay goes on while earful is off
     cursor = store_sink.get_cursor(TAG)
     assert cursor in store_sink.native_ids()

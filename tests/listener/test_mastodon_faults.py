@@ -14,7 +14,8 @@ supervise = mastodon_testkit.supervise
 # What the tag stream says of each; the notification stream puts the `update` ones aside as unexpected there.
 GARBAGE = {
     b'event: update\ndata: {"id": "1", "content": "<p>cut\n\n': "update event data is not JSON",
-    b"this line is not an SSE field\n\n": "a line that is not `key: value`",
+    # The SSE standard ignores a field it does not know; a block of nothing else is kept aside for a look.
+    b"this line is not an SSE field\n\n": "an SSE block without data, only unknown fields",
     b"event: update\ndata: \xff\xfe{}\n\n": "not UTF-8",
     b'event: error\ndata: {"error": "Stream overloaded"}\n\n': "does not expect here: 'error'",
 }
