@@ -11,8 +11,9 @@ Two kinds of source run under the supervisor:
   its cursor is the `time_us` of the newest delivered post, and each (re)connect replays from it minus
   `rewind_seconds` (duplicates are the store's to drop).
 - `bluesky:search:<brand>` (listener.bluesky_search): `app.bsky.feed.searchPosts` from the brand's cursor: the
-  history on the very first start, every `poll_seconds` while Jetstream is not streaming, every
-  `standby_seconds` while it is.
+  history on the very first start, every `poll_seconds` while Jetstream is not streaming; while it streams,
+  Jetstream's reconciliation runs the same search every `standby_seconds` (every `quiet_seconds` while
+  Jetstream is silent).
 
 Both decide a post's brand the same way (`Brands.brand_of`): posted by a brand's account, a reply to one, or
 matched by the brand's terms (`BrandMatcher(brands, "bluesky")`). Conversation id is the reply root's URI (or
@@ -68,11 +69,11 @@ def build_sources(
     profiles = Profiles()
     link = Link()
     backoff = policy or BACKOFF
-    sources: list[Source] = [
-        JetstreamSource(settings, index, Api(settings, profiles=profiles), link, backoff)
-    ]
-    sources += [
+    jetstream = JetstreamSource(settings, index, Api(settings, profiles=profiles), link, backoff)
+    searches = [
         SearchSource(settings, brand, index, Api(settings, profiles=profiles), link, backoff)
         for brand in index.brands
     ]
-    return sources
+    # Jetstream reconciles through each brand's search (listener/reconcile.py).
+    jetstream.searches = list(searches)
+    return [jetstream, *searches]

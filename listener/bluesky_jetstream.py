@@ -4,7 +4,12 @@ one JSON event per text frame), through the `websockets` sync client.
 Jetstream delivers every post of the network in `time_us` order and replays from any `cursor` it still holds,
 so zero loss needs only this: connect from the stored cursor minus `rewind_seconds`, and move the cursor with
 each delivered post. Events before a post are all handled before it, so a cursor never skips one. A first start
-(no cursor) begins `rewind_seconds` ago; what was posted before that is the search source's first backfill."""
+(no cursor) begins `rewind_seconds` ago; what was posted before that is the search source's first backfill.
+
+Jetstream may still fail to send a post (a server that drops frames, or pings and nothing else); what search
+can find, the supervisor's reconciliation finds (`reconcile`: each brand's search pass, every
+`standby_seconds`, and every `quiet_seconds` while no frame comes), and a silent connection that missed posts
+is reopened, replaying from the cursor."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from websockets.exceptions import (
@@ -30,7 +35,15 @@ from listener.bluesky_api import Api, resolve_accounts
 from listener.bluesky_normalise import NETWORK, POST_COLLECTION, Brands, Malformed, parse_frame, to_mention
 from listener.config import BlueskySettings
 from listener.health import SourceState
-from listener.source import BackoffPolicy, ConnectionLost, Fatal, RateLimited, Refused, SourceContext
+from listener.source import (
+    BackoffPolicy,
+    ConnectionLost,
+    Fatal,
+    RateLimited,
+    Refused,
+    SourceContext,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +73,12 @@ class _Connection(ClientConnection):
             callback()
 
 
+class SearchPass(Protocol):
+    """A brand's search pass (listener.bluesky_search.SearchSource), run for Jetstream's reconciliation."""
+
+    def reconcile_pass(self, ctx: SourceContext) -> int: ...
+
+
 class JetstreamSource:
     network = NETWORK
     name = SOURCE
@@ -74,6 +93,10 @@ class JetstreamSource:
         self.policy = policy
         # Two ping intervals without a frame, a ping or a pong.
         self.stall_after = settings.read_timeout
+        self.reconcile_every = settings.standby_seconds
+        self.quiet_after = settings.quiet_seconds
+        # Each brand's search, set by build_sources (the search sources hold the cursors they move).
+        self.searches: list[SearchPass] = []
         self._conn: _Connection | None = None
         self._aborts = 0
         self._lock = threading.Lock()
@@ -100,6 +123,13 @@ class JetstreamSource:
                 conn.close_socket()
         finally:
             self.link.live.clear()
+
+    def reconcile(self, ctx: SourceContext) -> None:
+        """Every brand's search from its cursor (the supervisor's turn, on its thread)."""
+        for search in self.searches:
+            if ctx.stopping.is_set():
+                return
+            search.reconcile_pass(ctx)
 
     def abort(self) -> None:
         with self._lock:
@@ -170,7 +200,7 @@ class JetstreamSource:
                 if ctx.stopping.is_set():
                     return
                 raise ConnectionLost(f"Jetstream connection lost: {exc}") from None
-            ctx.alive()
+            ctx.event()
             seen = self._handle(ctx, data, matches)
             if not live and seen is not None and seen >= caught_up_at:
                 live = self._live(ctx)
@@ -210,16 +240,15 @@ class JetstreamSource:
 
 
 def _refusal(status: int, headers: Any, now: float) -> Exception:
+    # Retry-After (seconds or an HTTP date) first: it is this answer's own word on when to come back.
+    until = retry_after(headers, now)
     if status == 429:
-        until: float | None = None
-        reset, retry_after = headers.get("ratelimit-reset"), headers.get("Retry-After")
-        try:
-            if reset is not None:
-                until = float(reset)
-            elif retry_after is not None:
-                until = now + float(retry_after)
-        except ValueError:
-            until = None
+        if until is None:
+            try:
+                reset = headers.get("ratelimit-reset")
+                until = float(reset) if reset is not None else None
+            except ValueError:
+                until = None
         return RateLimited("Jetstream refused the connection: 429 too many connections", until=until)
     if status in (401, 403):
         return Fatal(f"Jetstream refused the connection: HTTP {status}; check bluesky.jetstream_url")
@@ -227,4 +256,4 @@ def _refusal(status: int, headers: Any, now: float) -> Exception:
         return Fatal(
             "Jetstream answered 404: bluesky.jetstream_url must be a Jetstream host (without /subscribe)"
         )
-    return Refused(status, "Jetstream refused the connection")
+    return Refused(status, "Jetstream refused the connection", until=until)

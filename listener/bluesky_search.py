@@ -4,7 +4,9 @@ safety net when Jetstream is down.
 Each pass asks, for every search query of the brand, the posts since the brand's cursor (minus
 `rewind_seconds`), newest first, page after page until it reaches the cursor; then delivers them oldest first,
 each moving the cursor `bluesky:search:<brand>` to its time (indexedAt, microseconds). A pass runs at every
-session start, every `poll_seconds` while Jetstream is not streaming, and every `standby_seconds` while it is.
+session start and every `poll_seconds` while Jetstream is not streaming. While it streams, the supervisor runs
+the same pass as Jetstream's reconciliation (`reconcile_pass`, listener/reconcile.py): every `standby_seconds`,
+and every `quiet_seconds` while Jetstream is silent.
 
 Bluesky's search syntax has no OR, AND or NOT that can be relied on, so each brand term becomes the fewest
 plain queries that together find everything it can match (`acme AND (refund OR "late delivery")` -> `acme`);
@@ -29,6 +31,7 @@ from listener.terms import And, Hashtag, Keyword, Mention, Node, Operator, Or, c
 log = logging.getLogger(__name__)
 
 PAGE = 100
+_STANDING_BY = "standing by while Jetstream streams (its reconciliation searches)"
 
 
 def cursor_key(brand: str) -> str:
@@ -111,24 +114,30 @@ class SearchSource:
         # A pass may wait a whole page timeout, or a poll interval plus a rate-limit wait cut in slices.
         self.stall_after = 3 * settings.poll_seconds + 2 * settings.read_timeout
         self._aborted = False
+        # Jetstream's reconciliation runs passes on its own thread: an XRPC client of its own (not thread-safe).
+        self._reconcile_api = Api(settings, profiles=api.profiles)
 
     def session(self, ctx: SourceContext) -> None:
         self._aborted = False
         resolve_accounts(ctx, self.api, self.brands)
         last_pass: float | None = None
+        shown_live: bool | None = None
         while not ctx.stopping.is_set() and not self._aborted:
             now = ctx.now()
             live = self.link.live.is_set()
-            every = self.settings.standby_seconds if live else self.settings.poll_seconds
-            if last_pass is None or now - last_pass >= every:
+            # While Jetstream streams, its reconciliation runs this pass (`reconcile_pass`): only the first and
+            # the ones while it does not are this source's.
+            if last_pass is None or (not live and now - last_pass >= self.settings.poll_seconds):
                 found = self.run_pass(ctx)
                 last_pass = ctx.now()
+                shown_live = live
                 if live:
-                    ctx.state(
-                        SourceState.LIVE, f"{found} found by search; standing by while Jetstream streams"
-                    )
+                    ctx.state(SourceState.LIVE, f"{found} found by search; {_STANDING_BY}")
                 else:
                     ctx.state(SourceState.POLLING, f"{found} found by search; Jetstream is not streaming")
+            elif live and shown_live is False:
+                shown_live = True
+                ctx.state(SourceState.LIVE, _STANDING_BY)
             ctx.alive()
             if ctx.wait(min(self.settings.poll_seconds, self.stall_after / 3)):
                 return
@@ -137,9 +146,15 @@ class SearchSource:
         # Every wait is short and every call has a timeout: the session notices at its next step.
         self._aborted = True
 
-    def run_pass(self, ctx: SourceContext) -> int:
-        """One search pass from the stored cursor; the number of posts delivered."""
-        stored = ctx.cursor()
+    def reconcile_pass(self, ctx: SourceContext) -> int:
+        """A pass for Jetstream's reconciliation, on its thread and through its runner (`ctx`)."""
+        return self.run_pass(ctx, api=self._reconcile_api)
+
+    def run_pass(self, ctx: SourceContext, *, api: Api | None = None) -> int:
+        """One search pass from the stored cursor; the number of posts delivered. Each carries this source's
+        cursor, whichever runner `ctx` is (this source's, or Jetstream's when it reconciles)."""
+        api = api or self.api
+        stored = ctx.cursor_of(self.name)
         since = (
             int(stored) - int(self.settings.rewind_seconds * 1_000_000)
             if stored and stored.isdigit()
@@ -152,14 +167,14 @@ class SearchSource:
         max_pages = self.settings.gap_max_pages if since else self.settings.backfill_max_pages
         hits: dict[str, PostRecord] = {}
         for query in self.queries:
-            truncated = self._search(ctx, query, since, max_pages, hits)
+            truncated = self._search(ctx, api, query, since, max_pages, hits)
             if truncated and since is not None:
                 ctx.state(
                     SourceState.ERROR,
                     f"search for {query!r} ran out of pages before the cursor; the oldest posts of the gap were "
                     "not fetched (raise bluesky.gap_max_pages)",
                 )
-        lookup = self.api.lookup(ctx)
+        lookup = api.lookup(ctx)
         delivered = 0
         for post in sorted(hits.values(), key=lambda p: (p.seen_us, p.uri)):
             if ctx.stopping.is_set() or self._aborted:
@@ -167,7 +182,7 @@ class SearchSource:
             brand = self.brands.brand_of(post, lookup)
             if brand is None:
                 continue
-            author = self.api.profile(ctx, post.did)
+            author = api.profile(ctx, post.did)
             owner = self.brands.dids.get(post.did)
             own = owner == brand or (
                 owner is None and post.handle is not None and self._is_own_handle(post.handle)
@@ -177,7 +192,8 @@ class SearchSource:
             except Malformed as exc:  # what the store's model refuses: this post's fault, not the pass's
                 ctx.put_aside(f"search hit: {exc.reason}", raw_bytes(post.raw))
                 continue
-            ctx.deliver(mention, cursor=str(post.seen_us))
+            mention.source, mention.cursor = self.name, str(post.seen_us)
+            ctx.deliver(mention)
             delivered += 1
         return delivered
 
@@ -185,7 +201,13 @@ class SearchSource:
         return handle.casefold() in self.brands.handles.get(self.brand.name, [])
 
     def _search(
-        self, ctx: SourceContext, query: str, since: int | None, max_pages: int, hits: dict[str, PostRecord]
+        self,
+        ctx: SourceContext,
+        api: Api,
+        query: str,
+        since: int | None,
+        max_pages: int,
+        hits: dict[str, PostRecord],
     ) -> bool:
         """Fill `hits` with the query's posts since `since`; True when pages ran out before reaching it."""
         page_cursor: str | None = None
@@ -198,7 +220,7 @@ class SearchSource:
                 since=_iso(since) if since is not None else None,
             )
             try:
-                body = self.api.query(ctx, "app.bsky.feed.searchPosts", params, f"search {query!r}")
+                body = api.query(ctx, "app.bsky.feed.searchPosts", params, f"search {query!r}")
             except Unreadable as exc:  # one hostile post can make a whole page unreadable: skip that page
                 ctx.put_aside(f"searchPosts answer for {query!r}: {exc.reason}", exc.raw)
                 return False

@@ -76,7 +76,7 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
         self.hub = JetstreamHub(keepalive, self._delivered.append)
         self.network = Network(self.directory, self.hub)
         self._requests: list[dict[str, Any]] = []
-        self._connect_failures: list[int] = []
+        self._connect_failures: list[tuple[int, str | None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -193,10 +193,17 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
         `stall(0)` ends a stall early."""
         self._call(self.hub.stall, seconds)
 
-    def fail_next_connect(self, status: int, count: int = 1) -> None:
+    def swallow(self, every: int = 1) -> None:
+        """Keep every Jetstream connection open, pings and pongs answered, but leave out every `every`th post
+        (1: every one, 0: send them all again); the posts still exist and search finds them. A reconnect's replay
+        is swallowed the same way while this lasts. `hub.swallowed` lists them."""
+        self._call(self.hub.swallow, every)
+
+    def fail_next_connect(self, status: int, count: int = 1, *, retry_after: str | None = None) -> None:
         """Answer the next `count` websocket upgrades with this HTTP status, after any already scripted
-        (count=0 clears them all)."""
-        self._call(self._set_failures, status, count)
+        (count=0 clears them all). `retry_after` (seconds or an HTTP date) is then the only Retry-After header,
+        and a 429 carries no ratelimit-reset."""
+        self._call(self._set_failures, status, count, retry_after)
 
     def set_rate_limit(self, remaining: int, reset_in: float | None = None) -> None:
         """What is left of the XRPC budget, refilled `reset_in` seconds from now; 0 provokes a 429."""
@@ -218,9 +225,11 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
         if self._connect_failures:
-            status = self._connect_failures.pop(0)
+            status, retry_after = self._connect_failures.pop(0)
             headers = {}
-            if status == 429:
+            if retry_after is not None:
+                headers = {"Retry-After": retry_after}
+            elif status == 429:
                 headers = {
                     "Retry-After": str(int(self.retry_after)),
                     "ratelimit-reset": str(int(time.time() + self.retry_after)),
@@ -237,8 +246,8 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
 
     # -- internals (loop thread only) ------------------------------------------------------------------------
 
-    def _set_failures(self, status: int, count: int) -> None:
-        self._connect_failures = self._connect_failures + [status] * count if count else []
+    def _set_failures(self, status: int, count: int, retry_after: str | None = None) -> None:
+        self._connect_failures = self._connect_failures + [(status, retry_after)] * count if count else []
 
     def _emit_next(self, now: float | None = None, at_ms: int | None = None) -> SkyPost | None:
         tweet = self._next_from_corpus(self.ids, now, at_ms)

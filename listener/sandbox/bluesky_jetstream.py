@@ -51,6 +51,10 @@ class JetstreamHub:
         self._stall_until = 0.0
         self._stall_changed = asyncio.Event()
         self._handlers: set[asyncio.Task[Any]] = set()
+        # Live but silent: every `swallow_every`th post is left out (1: all), pings and pongs go on.
+        self.swallow_every = 0
+        self._posts = 0
+        self.swallowed: list[str] = []
         # (cursor or None) per accepted connection, in order: what each reconnect asked to resume from.
         self.cursors: list[int | None] = []
 
@@ -113,6 +117,18 @@ class JetstreamHub:
     def stall(self, seconds: float) -> None:
         self._stall_until = asyncio.get_running_loop().time() + seconds
         self._stall_changed.set()
+
+    def swallow(self, every: int) -> None:
+        self.swallow_every, self._posts = max(0, every), 0
+
+    def _swallowed(self, uri: str | None) -> bool:
+        if uri is None or not self.swallow_every:
+            return False
+        self._posts += 1
+        if self._posts % self.swallow_every:
+            return False
+        self.swallowed.append(uri)
+        return True
 
     def stalled(self) -> bool:
         return asyncio.get_running_loop().time() < self._stall_until
@@ -179,6 +195,8 @@ class JetstreamHub:
                 entry = self._log[connection.position]
                 connection.position += 1
                 if entry.collection is not None and entry.collection not in connection.wanted:
+                    continue
+                if self._swallowed(entry.uri):
                     continue
                 await ws.send_str(entry.text)
                 if entry.uri is not None:
