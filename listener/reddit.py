@@ -27,7 +27,7 @@ from collections import OrderedDict
 import prawcore
 
 from listener.config import BrandSettings, RedditSettings
-from listener.health import SourceState
+from listener.health import SourceState, printable
 from listener.reddit_client import RedditClient, source_error
 from listener.reddit_normalise import (
     KINDS,
@@ -44,7 +44,19 @@ from listener.reddit_normalise import (
     to_mention,
 )
 from listener.reddit_sender import RedditSender, SendError
-from listener.source import BackoffPolicy, ConnectionLost, Fatal, Refused, Source, SourceContext
+from listener.source import (
+    BackoffPolicy,
+    ConnectionLost,
+    Fatal,
+    RateLimited,
+    Refused,
+    Source,
+    SourceContext,
+    SourceError,
+    answer_kind,
+    not_the_api,
+    retry_after,
+)
 from store.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -241,16 +253,22 @@ class RedditSource:
         try:
             body = client.get(self.path, params)
         except prawcore.BadJSON as exc:
-            ctx.alive()
-            status = exc.response.status_code
-            self._keep_aside(
-                ctx, f"{self.what}: the answer (HTTP {status}) is not JSON", exc.response.content
-            )
-            raise _Unreadable() from None
+            # An HTML error page (a CDN, a maintenance page), often under 200: the server failing, not the
+            # listing being empty. Waited out like a 5xx and said as it is, never shown as "caught up".
+            response = exc.response
+            kind = answer_kind(response.headers.get("Content-Type"), response.content)
+            raise not_the_api(
+                f"{self.what}: Reddit",
+                response.status_code,
+                kind or "something that is not JSON",
+                until=retry_after(response.headers, ctx.now()),
+            ) from None
         except Exception as exc:
             if client.aborted:
                 raise ConnectionLost("aborted: no answer from Reddit in time") from exc
-            raise source_error(exc, now=ctx.now(), what=self.what) from exc
+            raise _honour_retry_after(
+                source_error(exc, now=ctx.now(), what=self.what), exc, ctx.now()
+            ) from exc
         ctx.alive()
         ctx.connected()
         try:
@@ -290,7 +308,7 @@ class RedditSource:
         self._kept_aside[data] = None
         while len(self._kept_aside) > 200:
             self._kept_aside.popitem(last=False)
-        log.warning("%s: put aside: %s", self.name, reason)
+        log.warning("%s: put aside: %s", self.name, printable(reason))
         ctx.put_aside(reason, data)
 
     # -- health and budget ------------------------------------------------------------------------------------
@@ -337,6 +355,17 @@ class RedditSource:
                 return True
             ctx.alive()
         return False
+
+
+def _honour_retry_after(error: SourceError, exc: Exception, now: float) -> SourceError:
+    """A 429 or 503 whose Retry-After (seconds or an HTTP date) says when: the supervisor waits that long."""
+    response = getattr(exc, "response", None)
+    if not isinstance(error, RateLimited | Refused) or error.until is not None or response is None:
+        return error
+    until = retry_after(getattr(response, "headers", None), now)
+    if until is not None:
+        error.until = until
+    return error
 
 
 class _Stop(Exception):

@@ -91,7 +91,10 @@ def middleware(sandbox: RedditSandbox) -> Any:
 async def _answer(sandbox: RedditSandbox, request: web.Request, handler: Handler) -> web.StreamResponse:
     if sandbox._failures:
         status = sandbox._failures.pop(0)
-        return _error(status, sandbox.budget.headers() if status == 429 else None)
+        headers = sandbox.budget.headers() if status == 429 else {}
+        if sandbox.failure_retry_after is not None:
+            headers["retry-after"] = sandbox.failure_retry_after
+        return _error(status, headers or None)
     if request.path == TOKEN_PATH:
         return await handler(request)
     token = (request.headers.get("Authorization") or "").partition(" ")[2]
