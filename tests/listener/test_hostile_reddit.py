@@ -8,8 +8,11 @@ import math
 from typing import Any
 
 import pytest
+from hostile_testkit import ASIDE, IGNORED, PROPERTY, STORED, Case, check, huge_text, marker, odd_text
+from hypothesis import given
+from hypothesis import strategies as st
 from reddit_testkit import DESK, Desk, fast_settings, start_sandbox
-from x_testkit import wait_for
+from x_testkit import StoreSink, wait_for
 
 from listener.reddit import cursor_key
 from listener.reddit_normalise import Malformed, RedditBrands, identify, position_of, to_mention
@@ -98,3 +101,93 @@ def test_an_item_no_date_can_hold_is_put_aside_once_and_the_subreddit_goes_on(st
     finally:
         desk.stop()
         server.stop()
+
+
+# -- the property: whatever a listing holds, every good comment is stored once, every bad item put aside ------
+
+BAD_DATA: list[tuple[str, dict[str, Any]]] = [
+    *[
+        (f"created_utc {v!r}", {"created_utc": v})
+        for v in [math.nan, math.inf, -math.inf, 1e300, -1e18, 10**400, "1715590502", None, -1.0]
+    ],
+    ("body None", {"body": None}),
+    ("author a number", {"author": 5}),
+    ("author_fullname with an RLO", {"author_fullname": "t2_\u202eabc"}),
+    ("parent_id '¹²³'", {"parent_id": "t1_" + SUPERSCRIPT}),
+    ("link_id a comment's", {"link_id": "t1_abc"}),
+]
+BAD_CHILDREN: list[tuple[str, Any]] = [
+    ("a child that is a string", "t1_abc"),
+    ("a child of kind t3 in comments", {"kind": "t3", "data": {"id": "abc"}}),
+    ("a child without data", {"kind": "t1"}),
+    ("an id in capitals", {"kind": "t1", "data": {"id": "ABC"}}),
+    ("an id of superscripts", {"kind": "t1", "data": {"id": SUPERSCRIPT}}),
+    ("an id of 13 characters", {"kind": "t1", "data": {"id": "a" * 13}}),
+    ("a name that is another's", {"kind": "t1", "data": {"id": "abc", "name": "t1_abd"}}),
+]
+
+
+@st.composite
+def reddit_cases(draw: Any) -> Case:
+    probe = marker()
+    text = f"{draw(st.one_of(odd_text(), huge_text))} u/Delta {draw(odd_text())}"
+    fields: dict[str, Any] = {"probe": probe}
+    if draw(st.booleans()):
+        fields["created_utc"] = draw(
+            st.one_of(st.floats(86_400, 253_402_214_400), st.integers(86_400, 2**34))
+        )
+    if draw(st.booleans()):
+        fields["author"] = draw(odd_text())
+    kind = draw(st.sampled_from(["good", "good", "good", "bad", "bad", "child", "ignored"]))
+    case = Case("an odd but valid comment", STORED, probe, payload=(text, fields))
+    if kind == "bad":
+        case.why, change = draw(st.sampled_from(BAD_DATA))
+        fields.update(change)
+        case.expect = ASIDE
+    elif kind == "ignored":
+        case.why, case.expect, case.payload = "a comment about no brand", IGNORED, ("hello", fields)
+    elif kind == "child":
+        case.why, child = draw(st.sampled_from(BAD_CHILDREN))
+        if isinstance(child, dict):
+            child = (
+                {**child, "data": {"probe": probe, **child.get("data", {})}}
+                if "data" in child
+                else {
+                    **child,
+                    "probe": probe,
+                }
+            )
+        else:
+            child = f"{child} {probe}"
+        case.expect, case.payload = ASIDE, child
+    return case
+
+
+@pytest.fixture
+def reddit_desk(any_store):
+    sink = StoreSink(any_store)
+    server = start_sandbox(subreddits=["support"])
+    desk = Desk.start(fast_settings(server.base_url), [DESK], sink)
+    wait_for(desk.polling, what="both sources caught up")
+    post = server.sandbox.push("my flight", author="jane")
+    yield server.sandbox, sink, desk, post
+    desk.stop()
+    server.stop()
+
+
+@PROPERTY
+@given(batch=st.lists(reddit_cases(), min_size=1, max_size=8))
+def test_whatever_a_listing_holds_good_comments_are_stored_once_and_bad_items_put_aside(reddit_desk, batch):
+    sandbox, sink, desk, post = reddit_desk
+    before = sandbox.push("u/Delta before the batch", author="jane", reply_to=post.fullname)
+    for case in batch:
+        if not isinstance(case.payload, tuple):
+            sandbox.push_raw(case.payload)
+            continue
+        text, fields = case.payload
+        case.native_id = sandbox.push(text, author="eve", reply_to=post.fullname, fields=fields).fullname
+    after = sandbox.push("u/Delta after the batch", author="jane", reply_to=post.fullname)
+    check(sink, batch, [before.fullname, after.fullname])
+    for runner in desk.supervisor.runners:
+        assert runner.reconnects == 0, runner.health()
+        assert runner.health().state == "polling", runner.health()

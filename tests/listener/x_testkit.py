@@ -51,7 +51,13 @@ class StoreSink:
         with self._lock:
             self.handed.append(mention)
             with self.store.write() as session:
-                save_mentions([ScoredMention(mention=mention)], session=session)
+                result = save_mentions([ScoredMention(mention=mention)], session=session, isolate=True)
+                # As the pipeline does: what the database refuses is kept aside, with why.
+                for item, reason in result.rejected:
+                    raw = item.mention.model_dump_json().encode()
+                    put_aside(
+                        item.mention.network, item.mention.source or "pipeline", reason, raw, session=session
+                    )
 
     def put_aside(self, network: str, source: str, reason: str, raw: bytes) -> None:
         with self._lock, self.store.write() as session:
