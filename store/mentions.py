@@ -2,35 +2,42 @@
 
 Safe against any number of writers at once (two JetStream workers, a backfill beside a stream) by construction:
 - every row that mentions share (identity, thread, cursor) and the mention itself is created with
-  INSERT ... ON CONFLICT DO NOTHING, so two writers creating the same row both go on: one creates it, the other
-  waits for that commit and then finds it. A mention counts as "already stored" only when its row is there;
-  no other error passes for a duplicate.
-- a batch takes its row locks in one order (identities, threads, cursors, each sorted by key), so two batches
-  never wait on each other in a circle; a cursor, which every mention of a source moves, is locked last, just
-  before the commit, so two writers do not queue behind one hot row for a whole batch.
+  INSERT ... ON CONFLICT DO NOTHING (store.mention_rows), so two writers creating the same row both go on: one
+  creates it, the other waits for that commit and then finds it. A mention counts as "already stored" only when
+  its row is there; no other error passes for a duplicate.
+- a batch takes its row locks in one order (identities, threads, mentions, cursors, each sorted by key), so two
+  batches never wait on each other in a circle; a cursor, which every mention of a source moves, is locked last,
+  just before the commit, so two writers do not queue behind one hot row for a whole batch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
-from store.clock import as_utc, utcnow
+from store.clock import utcnow
 from store.errors import classify, describe
 from store.incoming import Author, ScoredMention
-from store.models import Customer, Identity, Mention, SourceCursor, Thread, ThreadStatus
-from store.threads import apply_inbound, apply_outbound
+from store.mention_rows import (
+    Key,
+    apply_to_thread,
+    author_key,
+    authors_of,
+    identities_for,
+    insert_for,
+    insert_mentions,
+    key_of,
+    mention_row,
+    thread_key,
+    threads_for,
+)
+from store.models import Identity, Mention, SourceCursor
 
 log = logging.getLogger(__name__)
-
-Key = tuple[str, str]
 
 
 @dataclass
@@ -55,232 +62,61 @@ def save_mentions(
     about the database, not the row (see store.errors), are raised either way.
     """
     result = SaveResult()
-    known = known_mentions([_key(item) for item in items], session=session)
+    known = known_mentions([key_of(item) for item in items], session=session)
     fresh: list[ScoredMention] = []
     for item in items:
-        if _key(item) in known:
+        if key_of(item) in known:
             result.duplicates += 1
         else:
-            known.add(_key(item))
+            known.add(key_of(item))
             fresh.append(item)
     budgets = sla or {}
     if isolate:
         for item in fresh:
             try:
                 with session.begin_nested():
-                    mention = _save_one(item, session=session, sla=budgets)
+                    _store(batch=[item], session=session, sla=budgets, result=result)
             except Exception as exc:
                 fault = classify(exc)
                 if fault.waits:
                     raise
                 log.warning("the database refused %s %s", item.mention.network, item.mention.native_id)
                 result.rejected.append((item, describe(exc, "", fault)))
-                continue
-            _count(mention, result)
-    else:
-        # The newest event knows the author best; the first one is what started a thread.
-        identities = _lock_all(fresh, _author_key, _identity, session=session)
-        threads = _lock_all(fresh[::-1], _thread_key, _thread, session=session)
-        for item in fresh:
-            mention = _save_one(
-                item,
-                session=session,
-                sla=budgets,
-                identity=identities[_author_key(item)],
-                thread=threads[_thread_key(item)],
-            )
-            _count(mention, result)
+    elif fresh:
+        _store(batch=fresh, session=session, sla=budgets, result=result)
     refused = {id(item) for item, _ in result.rejected}
     _advance_cursors([item for item in items if id(item) not in refused], session=session, isolate=isolate)
     return result
 
 
-def _key(item: ScoredMention) -> Key:
-    return item.mention.network, item.mention.native_id
-
-
-def _author_key(item: ScoredMention) -> Key:
-    return item.mention.network, item.mention.author.native_user_id
-
-
-def _thread_key(item: ScoredMention) -> Key:
-    return item.mention.network, item.mention.conversation_id
-
-
-def _count(mention: Mention | None, result: SaveResult) -> None:
-    if mention is None:
-        result.duplicates += 1  # another writer stored it after our first look: still exactly once
-    else:
+def _store(
+    *, batch: list[ScoredMention], session: Session, sla: Mapping[str, timedelta], result: SaveResult
+) -> None:
+    """The batch's rows, a few statements for all of it, locks in one order (store.mention_rows)."""
+    identities = identities_for(authors_of(batch), session=session)
+    threads = threads_for(batch, session=session)
+    rows = [
+        mention_row(item, identity=identities[author_key(item)], thread=threads[thread_key(item)])
+        for item in batch
+    ]
+    inserted = insert_mentions(rows, session=session)
+    # In arrival order: a thread's clocks and urgency follow its conversation as it happened.
+    for item in batch:
+        mention = inserted.get(key_of(item))
+        if mention is None:
+            result.duplicates += 1  # another writer stored it after our first look: still exactly once
+            continue
+        thread = threads[thread_key(item)]
+        apply_to_thread(item, thread=thread, identity=identities[author_key(item)], sla=sla)
+        session.add(thread)
         result.stored.append(mention)
-
-
-def _lock_all(
-    items: Sequence[ScoredMention],
-    key: Callable[[ScoredMention], Key],
-    get: Callable[..., Any],
-    *,
-    session: Session,
-) -> dict[Key, Any]:
-    """One row per distinct key, created or locked in sorted key order, from the last item with that key."""
-    last = {key(item): item for item in items}
-    return {k: get(last[k], session=session) for k in sorted(last)}
-
-
-def _insert(model: type[SQLModel], session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
-def _values(row: SQLModel) -> dict[str, Any]:
-    return row.model_dump(exclude={"id"})
-
-
-def _save_one(
-    item: ScoredMention,
-    *,
-    session: Session,
-    sla: Mapping[str, timedelta],
-    identity: Identity | None = None,
-    thread: Thread | None = None,
-) -> Mention | None:
-    """The mention, its identity and its thread; None when another writer has stored the mention already."""
-    new, scores = item.mention, item.scores
-    created = as_utc(new.created_at)
-    identity = identity or _identity(item, session=session)
-    thread = thread or _thread(item, session=session)
-    assert thread.id is not None and identity.id is not None
-    mention = Mention(
-        network=new.network,
-        native_id=new.native_id,
-        thread_id=thread.id,
-        identity_id=identity.id,
-        brand=new.brand,
-        is_own=new.is_own,
-        text=new.text,
-        language=new.language,
-        created_at=created,
-        received_at=as_utc(new.received_at),
-        stored_at=utcnow(),
-        reply_to_native_id=new.reply_to_native_id,
-        raw=new.raw,
-        sentiment=scores.sentiment,
-        sentiment_probs=scores.sentiment_probs,
-        complaint=scores.complaint,
-        severity=scores.severity,
-        severity_label=scores.severity_label,
-        urgency=scores.urgency,
-        urgency_tier=scores.urgency_tier,
-        entities=scores.entities,
-        explanation=scores.explanation,
-        risks=scores.risks,
-    )
-    inserted = session.execute(
-        _insert(Mention, session)
-        .values(**_values(mention))
-        .on_conflict_do_nothing(index_elements=["network", "native_id"])
-        .returning(col(Mention.id))
-    ).scalar_one_or_none()
-    if inserted is None:
-        return None
-    # The row is written; the object joins the session as that row, without a second INSERT or a SELECT.
-    mention.id = inserted
-    make_transient_to_detached(mention)
-    session.add(mention)
-    if not new.is_own and thread.customer_id is None:
-        thread.customer_id = identity.customer_id
-    if new.brand and not thread.brand:
-        thread.brand = new.brand
-    if new.is_own:
-        apply_outbound(thread, at=created)
-    else:
-        apply_inbound(thread, at=created, urgency=scores.urgency, tier=scores.urgency_tier, sla=sla)
-    thread.mention_count += 1
-    session.add(thread)
     session.flush()
-    return mention
-
-
-def _identity(item: ScoredMention, *, session: Session) -> Identity:
-    new = item.mention
-    return upsert_identity(new.network, new.author, is_own=new.is_own, session=session)
 
 
 def upsert_identity(network: str, author: Author, *, is_own: bool, session: Session) -> Identity:
     """The author's identity, created with its own customer record the first time we hear from them."""
-    where = (Identity.network == network, Identity.native_user_id == author.native_user_id)
-    identity = session.exec(select(Identity).where(*where)).first()
-    if identity is None:
-        fresh = Identity(
-            network=network,
-            native_user_id=author.native_user_id,
-            is_own=is_own,
-            handle=author.handle,
-            display_name=author.display_name,
-            followers=author.followers,
-        )
-        created = session.execute(
-            _insert(Identity, session)
-            .values(**_values(fresh))
-            .on_conflict_do_nothing(index_elements=["network", "native_user_id"])
-            .returning(col(Identity.id))
-        ).scalar_one_or_none()
-        if created is not None:
-            identity = session.get_one(Identity, created)
-            if not is_own:
-                customer = Customer(
-                    display_name=author.display_name or author.handle or author.native_user_id
-                )
-                session.add(customer)
-                session.flush()
-                identity.customer_id = customer.id
-                session.add(identity)
-                session.flush()
-            return identity
-        # Another writer created it a moment ago (we waited for its commit): theirs, customer and all.
-        identity = session.exec(
-            select(Identity).where(*where).execution_options(populate_existing=True)
-        ).one()
-    # Handles, names and reach change over time; the newest event knows best. Written only when they changed:
-    # an update locks the row until the commit, and a busy author writes in many batches at once.
-    handle = author.handle or identity.handle
-    display_name = author.display_name or identity.display_name
-    if (identity.handle, identity.display_name, identity.followers) != (
-        handle,
-        display_name,
-        author.followers,
-    ):
-        identity.handle, identity.display_name, identity.followers = handle, display_name, author.followers
-        identity.updated_at = utcnow()
-        session.add(identity)
-        session.flush()
-    return identity
-
-
-def _thread(item: ScoredMention, *, session: Session) -> Thread:
-    """The mention's thread, created if new, locked until the commit (two writers updating one thread's
-    counters and clocks take turns instead of one overwriting the other)."""
-    new = item.mention
-    where = (Thread.network == new.network, Thread.conversation_id == new.conversation_id)
-    locked = select(Thread).where(*where).with_for_update().execution_options(populate_existing=True)
-    thread = session.exec(locked).first()
-    if thread is not None:
-        return thread
-    created = as_utc(new.created_at)
-    fresh = Thread(
-        network=new.network,
-        conversation_id=new.conversation_id,
-        brand=new.brand,
-        # Started by the brand's own post: nothing to answer until a customer writes.
-        status=ThreadStatus.PENDING if new.is_own else ThreadStatus.NEW,
-        first_activity_at=created,
-        last_activity_at=created,
-    )
-    session.execute(
-        _insert(Thread, session)
-        .values(**_values(fresh))
-        .on_conflict_do_nothing(index_elements=["network", "conversation_id"])
-    )
-    return session.exec(locked).one()
+    key = (network, author.native_user_id)
+    return identities_for({key: (author, is_own)}, session=session)[key]
 
 
 def _advance_cursors(items: Iterable[ScoredMention], *, session: Session, isolate: bool) -> None:
@@ -307,7 +143,7 @@ def _advance_cursors(items: Iterable[ScoredMention], *, session: Session, isolat
 def _advance_cursor(source: str, value: str, *, session: Session) -> None:
     now = utcnow()
     created = session.execute(
-        _insert(SourceCursor, session)
+        insert_for(SourceCursor, session)
         .values(source=source, value=value, updated_at=now)
         .on_conflict_do_nothing(index_elements=["source"])
         .returning(col(SourceCursor.source))
