@@ -5,7 +5,7 @@ waits for that commit and then finds it.
 A batch is written with a few statements for all its mentions (one to read its authors, one to lock its threads,
 one to insert its mentions...) rather than several per mention: a transaction that holds thread locks for less
 time keeps the other writers waiting for less. Locks are taken in one order, whoever writes: identities, then
-threads, then mentions, each sorted by key.
+threads, each sorted by key, then the mentions of those threads.
 """
 
 from __future__ import annotations
@@ -82,8 +82,23 @@ def _refresh(identity: Identity, author: Author, *, session: Session) -> None:
 
 
 def authors_of(items: Sequence[ScoredMention]) -> dict[Key, tuple[Author, bool]]:
-    """Each author of a batch as its newest mention describes them, and whether it is a brand's own account."""
-    return {author_key(item): (item.mention.author, item.mention.is_own) for item in items}
+    """Each author of a batch as its mentions describe them, newest first (a handle or name a mention leaves out
+    is the one an earlier one gave), and whether the first one was a brand's own account."""
+    authors: dict[Key, tuple[Author, bool]] = {}
+    for item in items:
+        key, author = author_key(item), item.mention.author
+        if key in authors:
+            before, is_own = authors[key]
+            author = author.model_copy(
+                update={
+                    "handle": author.handle or before.handle,
+                    "display_name": author.display_name or before.display_name,
+                }
+            )
+            authors[key] = (author, is_own)
+        else:
+            authors[key] = (author, item.mention.is_own)
+    return authors
 
 
 def identities_for(authors: Mapping[Key, tuple[Author, bool]], *, session: Session) -> dict[Key, Identity]:
@@ -203,8 +218,11 @@ def mention_row(item: ScoredMention, *, identity: Identity, thread: Thread) -> M
 
 
 def insert_mentions(rows: Sequence[Mention], *, session: Session) -> dict[Key, Mention]:
-    """The rows inserted (by key); a row another writer stored first is left out: a duplicate, nothing else."""
-    ordered = sorted(rows, key=lambda m: (m.network, m.native_id))
+    """The rows inserted (by key); a row another writer stored first is left out: a duplicate, nothing else.
+
+    In arrival order, so ids keep the order mentions were stored in. That needs no sorting for the locks: two
+    writers inserting the same mention both wait first on its thread, which they lock in key order."""
+    ordered = list(rows)
     inserted: dict[Key, Mention] = {}
     by_key = {(m.network, m.native_id): m for m in ordered}
     for at in range(0, len(ordered), CHUNK):

@@ -5,9 +5,10 @@ Safe against any number of writers at once (two JetStream workers, a backfill be
   INSERT ... ON CONFLICT DO NOTHING (store.mention_rows), so two writers creating the same row both go on: one
   creates it, the other waits for that commit and then finds it. A mention counts as "already stored" only when
   its row is there; no other error passes for a duplicate.
-- a batch takes its row locks in one order (identities, threads, mentions, cursors, each sorted by key), so two
-  batches never wait on each other in a circle; a cursor, which every mention of a source moves, is locked last,
-  just before the commit, so two writers do not queue behind one hot row for a whole batch.
+- a batch takes its row locks in one order (identities, threads, each sorted by key, then the mentions of those
+  threads, then cursors by key), so two batches never wait on each other in a circle; a cursor, which every
+  mention of a source moves, is locked last, just before the commit, so two writers do not queue behind one hot
+  row for a whole batch.
 """
 
 from __future__ import annotations

@@ -29,17 +29,25 @@ def raised(store: Store, sql: str, **params) -> Exception:
 def deadlock(store: Store) -> Exception:
     """Two transactions taking two rows' locks in opposite orders; PostgreSQL kills one."""
     with store.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS lockpair (id int primary key, n int)"))
-        conn.execute(text("INSERT INTO lockpair VALUES (1, 0), (2, 0) ON CONFLICT DO NOTHING"))
+        conn.execute(
+            text(
+                "INSERT INTO sourcecursor VALUES ('lock:1', '0', now()), ('lock:2', '0', now()) "
+                "ON CONFLICT DO NOTHING"
+            )
+        )
     both = threading.Barrier(2)
     errors: list[Exception] = []
 
     def take(first: int, second: int) -> None:
         try:
             with store.engine.begin() as conn:
-                conn.execute(text("UPDATE lockpair SET n = n + 1 WHERE id = :id"), {"id": first})
-                both.wait(10)
-                conn.execute(text("UPDATE lockpair SET n = n + 1 WHERE id = :id"), {"id": second})
+                for n in (first, second):
+                    conn.execute(
+                        text("UPDATE sourcecursor SET value = value || '1' WHERE source = :s"),
+                        {"s": f"lock:{n}"},
+                    )
+                    if n == first:
+                        both.wait(10)
         except Exception as exc:
             errors.append(exc)
 
@@ -48,6 +56,8 @@ def deadlock(store: Store) -> Exception:
         thread.start()
     for thread in threads:
         thread.join(30)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM sourcecursor WHERE source LIKE 'lock:%'"))
     assert len(errors) == 1
     return errors[0]
 
