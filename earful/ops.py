@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,7 @@ from typing import IO, Any
 from sqlmodel import col, func, select
 
 from earful.settings import Settings
-from responders.safe import csv_safe, one_line
+from responders.safe import csv_safe, json_line, one_line
 from store import Store
 from store.clock import as_utc, utcnow
 from store.errors import UserError
@@ -140,7 +139,7 @@ def write_mentions(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> in
     count = 0
     if fmt == "jsonl":
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row) + "\n")
             count += 1
         return count
     writer = csv.writer(out)

@@ -26,6 +26,7 @@ from listener.mastodon_source import MASTODON_POLICY, PAGE, MastodonSource, body
 from listener.mastodon_stream import SSEReader
 from listener.parsing import ascii_digits
 from listener.source import Source, SourceContext
+from store.errors import UserError
 
 __all__ = [
     "MASTODON_POLICY",
@@ -49,7 +50,7 @@ def build_sources(
     if not settings.enabled:
         return []
     if settings.access_token is None or not settings.access_token.get_secret_value():
-        raise ValueError(
+        raise UserError(
             "Mastodon needs mastodon.access_token (an access token of the brand's account with read scope; "
             "write too, to reply), or set mastodon.enabled = false"
         )

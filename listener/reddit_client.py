@@ -33,6 +33,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from listener.config import RedditSettings
 from listener.source import ConnectionLost, Fatal, RateLimited, Refused, SourceError
 from listener.transport import protect_logs
+from store.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class RedditClient:
     def __init__(self, settings: RedditSettings) -> None:
         client_id, client_secret = _secret(settings.client_id), _secret(settings.client_secret)
         if not client_id or not client_secret:
-            raise ValueError(
+            raise UserError(
                 "Reddit needs reddit.client_id and reddit.client_secret (a 'script' app from "
                 "https://www.reddit.com/prefs/apps)"
             )
