@@ -1,7 +1,7 @@
 """replies remember who claimed them and since when (one sender per reply, a lease for a stopped one), and the
 account they were sent as (a retry looks for the earlier post by that account)
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
