@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from store.clock import utcnow
+from store.text import printable as shown_in_terminal
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +31,11 @@ class SourceState(StrEnum):
 
 
 def printable(text: object, limit: int = DETAIL_LIMIT) -> str:
-    """`text` safe to write to a log or a terminal: every control, format or separator character (ESC, BEL,
-    CR, C1, DEL, bidi overrides, line separators) shown as a visible escape, so a server's error text can never
-    move the cursor, set the window title or write the clipboard; cut to `limit` characters."""
-    out: list[str] = []
-    size = 0
-    for char in str(text):
-        if char == "\n":
-            piece = " / "  # a multi-line message stays one log line
-        elif char == "\t":
-            piece = " "
-        elif unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
-            code = ord(char)
-            piece = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-        else:
-            piece = char
-        size += len(piece)
-        if size > limit:
-            out.append("…")
-            break
-        out.append(piece)
-    return "".join(out)
+    """`text` safe to write to a log line or a terminal, by the store's one rule (`store.text.printable`): a
+    server's error text can never move the cursor, set the window title or write the clipboard. Folded onto one
+    line, lone surrogates escaped (a log handler would fail on them), cut to `limit` characters."""
+    shown = shown_in_terminal(str(text), one_line=True).encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= limit else shown[: max(limit - 1, 0)] + "…"
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_printable_shows_control_characters_instead_of_obeying_them():
     hostile = "down\x1b]0;owned\x07 \x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\r\x9b31m\u202egnp.exe\x7f"
     shown = printable(hostile)
     assert not re.search(r"[\x00-\x1f\x7f-\x9f\u202e]", shown)
-    assert shown.startswith("down\\x1b]0;owned\\x07") and "\\u202e" in shown
+    assert shown.startswith("down␛]0;owned␇") and "\\u202e" in shown
 
 
 # -- X -------------------------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_a_servers_error_text_reaches_health_and_logs_without_control_characters
     finally:
         desk.stop()
         server.stop()
-    assert "Service Unavailable\\x1b]52;c;ZWNobyBoaQ==\\x07" in shown.detail
+    assert "Service Unavailable␛]52;c;ZWNobyBoaQ==␇" in shown.detail
     control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
     assert not control.search(shown.detail)
     assert not [r for r in caplog.records if control.search(r.getMessage())]
