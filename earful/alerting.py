@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from earful.settings import Settings, SettingsError
 from store import Store
 from store.clock import utcnow
-from store.engine import describe_unavailable
+from store.errors import describe
 
 if TYPE_CHECKING:
     from nlp import Classifier
@@ -123,8 +123,11 @@ class AlertClock:
             try:
                 await loop.run_in_executor(self._db, self.evaluate)
                 await loop.run_in_executor(None, self.housekeeping)
-            except OperationalError as exc:
-                self._on_error(describe_unavailable(self.store.url, exc))
+            except SQLAlchemyError as exc:
+                self._on_error(describe(exc, self.store.url))
+            except Exception as exc:  # a bug in one rule or one delivery must not end alerting for good
+                log.exception("evaluating the alert rules failed; trying again on the next turn")
+                self._on_error(f"alerts: {type(exc).__name__}: {exc}")
             every = self._every if self._every is not None else self.settings.alerts.evaluate_seconds
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every)
@@ -181,7 +184,7 @@ class AlertClock:
             firing = queue_weekly_report(
                 self.store, self.settings.alerts, now=now, out_root=self.report_root()
             )
-        except OperationalError:
+        except SQLAlchemyError:
             raise
         except Exception as exc:  # a report that cannot be built must not stop alert delivery
             log.exception("the weekly report could not be built")

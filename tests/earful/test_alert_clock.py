@@ -104,3 +104,43 @@ def test_edited_rules_apply_without_a_restart_and_a_broken_edit_is_refused(
     finally:
         runner.stop()
         store.dispose()
+
+
+async def test_a_turn_that_fails_does_not_end_alerting(tmp_path):
+    """A bug in one turn (here: delivery raising) is logged and said, and the next turn delivers again: the
+    clock used to die on anything but a database outage, and no alert went out until a restart."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from earful.alerting import AlertClock
+
+    settings = load_settings(None, database={"url": f"sqlite:///{tmp_path}/e.db"})
+    store = Store(settings.database.url)
+    store.migrate()
+    turns: list[str] = []
+    errors: list[str] = []
+
+    def deliver() -> None:
+        turns.append("turn")
+        if len(turns) == 1:
+            raise RuntimeError("a subscriber plugin broke")
+
+    db, model = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    clock = AlertClock(
+        settings, store, db=db, model=model, deliver=deliver, every=0.05, on_error=errors.append
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(clock.run(stop))
+    try:
+        for _ in range(200):
+            if len(turns) >= 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running
+        db.shutdown()
+        model.shutdown()
+        store.dispose()
+    assert len(turns) >= 3, "delivery ran again after the turn that failed"
+    assert errors and "a subscriber plugin broke" in errors[0]
