@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from pg_kit import OwnDatabase, own_database
+from sqlalchemy import text
 
 from store import Store
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
@@ -24,20 +21,8 @@ def pg_database() -> Iterator[str]:
 
     CI always has the server; it is a failure, not a skip, if it cannot be reached.
     """
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    store.migrate()
-    store.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database(migrate=True) as database:
+        yield database.url
 
 
 def _truncate_all(store: Store) -> None:
@@ -128,3 +113,10 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+@pytest.fixture
+def own_pg() -> Iterator[OwnDatabase]:
+    """A PostgreSQL database of this test's own, empty, with `down()`/`up()`/`drop()` to take it away."""
+    with own_database() as database:
+        yield database

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from earful.app import PipelineThread
@@ -20,8 +16,6 @@ from store import Store
 from store.mentions import get_cursor
 from store.models import Customer, Identity, Mention, Quarantine
 from store.queries import inbox
-
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 class ListCollector:
@@ -67,40 +61,26 @@ def stored_ids(store: Store) -> list[str]:
         return sorted(s.exec(select(Mention.native_id)))
 
 
-def test_a_dead_database_delays_mentions_but_loses_none(make_mention, classifier):
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_dead_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+def test_a_dead_database_delays_mentions_but_loses_none(make_mention, classifier, own_pg):
+    store = Store(own_pg.url)
     store.migrate()
     mentions = [make_mention(str(i), conversation=f"c{i % 5}", author=f"u{i % 7}").mention for i in range(40)]
     go = threading.Event()
     runner = start(store, classifier, mentions, go)
     try:
-        with admin.connect() as conn:  # the database goes away under the running pipeline
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            conn.execute(
-                text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-            )
+        own_pg.down()  # the database goes away under the running pipeline
         go.set()
         wait_for(lambda: runner.pipeline.stats.last_error, what="the pipeline to notice the database is gone")
         assert "cannot open the database" in runner.pipeline.stats.last_error
         assert runner.pipeline.stats.stored == 0
 
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        own_pg.up()
         wait_for(lambda: runner.pipeline.stats.stored == 40, what="every mention to be stored")
     finally:
         runner.stop()
         store.dispose()
-    try:
-        assert stored_ids(Store(store.url)) == sorted(str(i) for i in range(40))
-        assert runner.pipeline.stats.last_error is None
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    assert stored_ids(Store(store.url)) == sorted(str(i) for i in range(40))
+    assert runner.pipeline.stats.last_error is None
 
 
 def test_stopping_stores_everything_already_handed_over(sqlite_store, make_mention, classifier):

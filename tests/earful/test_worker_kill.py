@@ -14,15 +14,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func
 from sqlmodel import select
 
 from store import Store
 from store.incoming import Author, NewMention
 from store.models import Customer, Identity, Mention, Quarantine, Thread
 
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("EARFUL_TEST_NATS_URL", "nats://127.0.0.1:4222")
 MENTIONS, AUTHORS = 1000, 50
 START = datetime(2026, 11, 16, 9, tzinfo=UTC)
@@ -149,12 +147,8 @@ async def make_stream(env: dict[str, str]) -> None:
     await nc.close()
 
 
-def test_two_workers_one_killed_mid_stream_store_every_mention_exactly_once(tmp_path):
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_workers_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+def test_two_workers_one_killed_mid_stream_store_every_mention_exactly_once(tmp_path, own_pg):
+    url = own_pg.url
     tag = uuid.uuid4().hex[:8]
     env = {
         **os.environ,
@@ -184,9 +178,6 @@ def test_two_workers_one_killed_mid_stream_store_every_mention_exactly_once(tmp_
         total, aside = count(store, Mention), count(store, Quarantine)
     finally:
         store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     assert code == 0 and survivor["last_error"] is None
     assert (total, distinct, aside) == (MENTIONS, MENTIONS, 0)
     assert counted == MENTIONS and identities == customers == AUTHORS

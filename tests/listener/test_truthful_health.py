@@ -267,49 +267,12 @@ def test_policy_margins_follow_the_scale():
     assert Backoff(BackoffPolicy().scaled(0.001)).delay(Refused(503, "", until=130.0), now=100.0) == 30.005
 
 
-@pytest.fixture
-def pg_outage():
-    """A PostgreSQL database of this test's own, and a way to take it away (every connection cut, none
-    allowed) and give it back: a real outage of the real server, which other tests' databases do not feel."""
-    import os
-    import uuid
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    name = f"earful_outage_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def down() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            conn.execute(
-                text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-            )
-
-    def up() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False), down, up
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_a_database_outage_is_told_once_without_tracebacks_and_loses_nothing(
-    sandbox_factory, pg_outage, caplog
-):
+def test_a_database_outage_is_told_once_without_tracebacks_and_loses_nothing(sandbox_factory, own_pg, caplog):
     from x_testkit import StoreSink
 
     from store import Store
 
-    url, down, up = pg_outage
+    url, down, up = own_pg.url, own_pg.down, own_pg.up
     store = Store(url)
     store.migrate()
     sink = StoreSink(store)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 from outage_kit import Relay
 from outbox_kit import start_network
-from sqlalchemy import create_engine, text
+from pg_kit import own_database
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 from test_outbox_race import queue_answers
@@ -25,26 +23,12 @@ from store.models import Reply
 
 pytestmark = pytest.mark.timeout(90)
 
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
 
 @pytest.fixture
 def database() -> Iterator[str]:
     """A database of its own (the relay's outage must not touch what other tests use)."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_outage_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    store = Store(url)
-    store.migrate()
-    store.dispose()
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database("earful_outage", migrate=True) as own:
+        yield own.url
 
 
 @pytest.fixture

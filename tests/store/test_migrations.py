@@ -1,7 +1,5 @@
 """The migrations build exactly the schema the models describe, on both back ends."""
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -10,8 +8,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, Table, create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from pg_kit import own_database
+from sqlalchemy import MetaData, Table, inspect, text
 from sqlmodel import SQLModel, select
 
 from store import Store
@@ -41,25 +39,14 @@ def test_an_unreachable_database_names_the_cause_and_the_fix():
     assert "cannot open the database" in str(err.value) and "Fix:" in str(err.value)
 
 
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request, tmp_path) -> Iterator[str]:
     """A database with no schema yet, on each back end."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'old.db'}"
         return
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_mig_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database("earful_mig") as own:
+        yield own.url
 
 
 def _to_revision(store: Store, revision: str, *, down: bool = False) -> None:

@@ -4,62 +4,49 @@ stream) on PostgreSQL: nothing lost, nothing doubled, no error, by construction 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func
 from sqlmodel import select
 
 from store import Store
 from store.models import Customer, Identity, Mention, SourceCursor, Thread
 
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 WRITER = Path(__file__).with_name("race_writer.py")
 
 
-def test_writers_racing_on_the_same_rows_lose_nothing_and_raise_nothing():
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_race_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        Store(url).migrate()
-        start_at = time.time() + 3  # every writer imported and connected, then all at once
-        # Three writers, each with the 360 mentions in its own order, twelve to a transaction.
-        writers = [
-            subprocess.Popen(
-                [sys.executable, str(WRITER), url, str(seed), str(start_at)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=Path(__file__).parents[2],
-            )
-            for seed in (1, 2, 3)
-        ]
-        outcomes = []
-        for writer in writers:
-            out, err = writer.communicate(timeout=60)
-            assert writer.returncode == 0, err
-            outcomes.append(json.loads(out.splitlines()[-1]))
-        store = Store(url)
-        with store.read() as s:
-            mentions = s.exec(select(func.count()).select_from(Mention)).one()
-            distinct = s.exec(select(func.count(func.distinct(Mention.native_id)))).one()
-            threads = s.exec(select(Thread)).all()
-            identities = s.exec(select(Identity)).all()
-            customers = s.exec(select(func.count()).select_from(Customer)).one()
-            cursors = {c.source: c.value for c in s.exec(select(SourceCursor))}
-        store.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def test_writers_racing_on_the_same_rows_lose_nothing_and_raise_nothing(own_pg):
+    url = own_pg.url
+    Store(url).migrate()
+    start_at = time.time() + 3  # every writer imported and connected, then all at once
+    # Three writers, each with the 360 mentions in its own order, twelve to a transaction.
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), url, str(seed), str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for seed in (1, 2, 3)
+    ]
+    outcomes = []
+    for writer in writers:
+        out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err
+        outcomes.append(json.loads(out.splitlines()[-1]))
+    store = Store(url)
+    with store.read() as s:
+        mentions = s.exec(select(func.count()).select_from(Mention)).one()
+        distinct = s.exec(select(func.count(func.distinct(Mention.native_id)))).one()
+        threads = s.exec(select(Thread)).all()
+        identities = s.exec(select(Identity)).all()
+        customers = s.exec(select(func.count()).select_from(Customer)).one()
+        cursors = {c.source: c.value for c in s.exec(select(SourceCursor))}
+    store.dispose()
     assert [o["errors"] for o in outcomes] == [[], [], []]
     assert [o["stored"] + o["duplicates"] for o in outcomes] == [360, 360, 360]
     assert sum(o["stored"] for o in outcomes) == 360

@@ -4,14 +4,12 @@ query the database refuses is said once instead of being asked again every beat.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from desk_kit import wait_for
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from pg_kit import own_database
+from sqlalchemy import event
 from sqlmodel import select
 from textual.widgets import DataTable, Input, Static, TextArea
 
@@ -23,7 +21,6 @@ from tui.inbox import MESSAGE, InboxScreen
 from tui.pickers import Prompt
 from tui.thread import ThreadScreen
 
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # What a terminal would run: set the title, write the clipboard (OSC 52), clear the screen, CSI as one C1 byte.
 ESCAPES = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2J\x9b31m"
 
@@ -103,23 +100,16 @@ async def test_a_name_typed_with_escapes_is_stored_clean_and_never_reaches_the_t
 @pytest.fixture
 def pg_store(make_mention) -> Iterator[Store]:
     """A fresh PostgreSQL database holding one thread, dropped afterwards."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_filter_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        store.migrate()
-        with store.write() as s:
-            save_mentions(
-                [make_mention("1", text="@acme where is my refund", urgency=70, tier="high")], session=s
-            )
-        yield store
-    finally:
-        store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with own_database("earful_filter", migrate=True) as own:
+        store = Store(own.url)
+        try:
+            with store.write() as s:
+                save_mentions(
+                    [make_mention("1", text="@acme where is my refund", urgency=70, tier="high")], session=s
+                )
+            yield store
+        finally:
+            store.dispose()
 
 
 def huge_phrase() -> str:

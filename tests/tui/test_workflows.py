@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import io
-import os
-import uuid
 
 from desk_kit import wait_for
 from rich.console import Console
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlmodel import select
 from textual.widgets import DataTable, Input, Static
 
@@ -21,8 +17,6 @@ from tui.header import DeskHeader
 from tui.help import HelpScreen
 from tui.inbox import MESSAGE, OWNER, SELECTED, STATUS, InboxScreen
 from tui.thread import ThreadScreen
-
-PG_URL = os.environ.get("EARFUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def rows(app) -> list[str]:
@@ -297,14 +291,10 @@ async def test_the_reply_box_counts_against_the_network_limit_and_saved_replies_
         assert "×0" in picker
 
 
-async def test_a_dead_database_leaves_the_desk_up_and_says_so(world, make_mention):
+async def test_a_dead_database_leaves_the_desk_up_and_says_so(world, make_mention, own_pg):
     """PostgreSQL gone under a running desk: the inbox keeps what it shows, the status line says why, an action
     says it was not saved; nothing crashes."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"earful_dead_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+    store = Store(own_pg.url)
     try:
         store.migrate()
         with store.write() as s:
@@ -314,8 +304,7 @@ async def test_a_dead_database_leaves_the_desk_up_and_says_so(world, make_mentio
         app = make_tui(make_desk(world.settings, store=store), settings=world.settings)
         async with app.run_test(size=(140, 40)) as pilot:
             await wait_for(pilot, inbox_ready(app, 1))
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            own_pg.drop()
             status = app.screen.query_one("#status", Static)
             await wait_for(pilot, lambda: "database unavailable" in str(status.render()))
             assert rows(app) == ["@acme where is my refund"]
@@ -326,6 +315,3 @@ async def test_a_dead_database_leaves_the_desk_up_and_says_so(world, make_mentio
             assert app.is_running
     finally:
         store.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
