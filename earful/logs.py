@@ -36,5 +36,6 @@ def _quiet_libraries() -> None:
         "httpx",
         "asyncio",
         "apprise",
+        "alembic.runtime.plugins",  # a line per autogenerate plugin at every start, for no one
     ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
