@@ -7,9 +7,11 @@ parentheses, `@handle` (mentioned in the text), `from:handle`, `to:handle`, `con
 case-insensitive, so `order` matches "Order!" but not "reorder", and `"my order"` needs the two words next to
 each other.
 
-X evaluates the rules itself (`Query.x_rule()` renders them in X's own syntax); Mastodon, Bluesky and Reddit
-deliver more than a brand wants, so their collectors keep a post only if `BrandMatcher` says it matches. The X
-sandbox evaluates rules and searches with this same code, so what the sandbox streams is what X would."""
+The grammar is read by store.query_language, the parser the desk's filter shares; this module says what each
+term means for a post. X evaluates the rules itself (`Query.x_rule()` renders them in X's own syntax); Mastodon,
+Bluesky and Reddit deliver more than a brand wants, so their collectors keep a post only if `BrandMatcher` says it
+matches. The X sandbox evaluates rules and searches with this same code, so what the sandbox streams is what X
+would."""
 
 from __future__ import annotations
 
@@ -18,13 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from store import query_language as syntax_tree
+from store.query_language import QueryError
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _OPERATORS = ("from", "to", "conversation_id", "lang", "is")
 _IS_VALUES = ("reply", "retweet", "quote", "verified")
-
-
-class QueryError(ValueError):
-    """The query is not valid; the message reads like X's rule validation detail."""
 
 
 class Matchable(Protocol):
@@ -173,89 +174,37 @@ class Or(Node):
         return all(part.positive for part in self.parts)
 
 
-def _lex(query: str) -> list[str]:
-    """Tokens: '(', ')', '-', quoted phrases (kept with their quotes) and bare words."""
-    tokens: list[str] = []
-    i = 0
-    while i < len(query):
-        char = query[i]
-        if char.isspace():
-            i += 1
-        elif char in "()":
-            tokens.append(char)
-            i += 1
-        elif char == "-" and i + 1 < len(query) and not query[i + 1].isspace():
-            tokens.append("-")
-            i += 1
-        elif char == '"':
-            end = query.find('"', i + 1)
-            if end < 0:
-                raise QueryError(f"unterminated quoted phrase at position {i}")
-            tokens.append(query[i : end + 1])
-            i = end + 1
-        else:
-            start = i
-            while i < len(query) and not query[i].isspace() and query[i] not in '()"':
-                i += 1
-            tokens.append(query[start:i])
-    return tokens
+def _node(syntax: syntax_tree.Syntax) -> Node:
+    """The shared syntax tree (store.query_language) as nodes that match posts and render as X rules."""
+    if isinstance(syntax, syntax_tree.Not):
+        return Not(_node(syntax.inner))
+    if isinstance(syntax, syntax_tree.All):
+        return And(tuple(_node(part) for part in syntax.parts))
+    if isinstance(syntax, syntax_tree.AnyOf):
+        return Or(tuple(_node(part) for part in syntax.parts))
+    if isinstance(syntax, syntax_tree.Phrase):
+        phrase = tuple(words(syntax.text))
+        if not phrase:
+            raise QueryError(f'empty phrase "{syntax.text}"')
+        return Keyword(phrase)
+    if isinstance(syntax, syntax_tree.Field):
+        return _operator(syntax)
+    return _term(syntax.text)
 
 
-class _Parser:
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens = tokens
-        self.pos = 0
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> str:
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def parse_or(self) -> Node:
-        parts = [self.parse_and()]
-        while self.peek() == "OR":
-            self.take()
-            parts.append(self.parse_and())
-        return parts[0] if len(parts) == 1 else Or(tuple(parts))
-
-    def parse_and(self) -> Node:
-        parts: list[Node] = []
-        while (token := self.peek()) is not None and token not in (")", "OR"):
-            if token == "AND":
-                self.take()
-                if self.peek() in (None, ")", "OR", "AND"):
-                    raise QueryError("an AND must be followed by a term")
-                continue
-            parts.append(self.parse_unary())
-        if not parts:
-            raise QueryError(f"expected a term at position {self.pos}")
-        return parts[0] if len(parts) == 1 else And(tuple(parts))
-
-    def parse_unary(self) -> Node:
-        if self.peek() in ("-", "NOT"):
-            word = self.take()
-            if self.peek() in (None, ")", "OR", "AND"):
-                raise QueryError(f"a {word!r} must be followed by a term")
-            return Not(self.parse_unary())
-        return self.parse_atom()
-
-    def parse_atom(self) -> Node:
-        token = self.take()
-        if token == "(":
-            inner = self.parse_or()
-            if self.peek() != ")":
-                raise QueryError("unbalanced parentheses")
-            self.take()
-            return inner
-        if token.startswith('"'):
-            phrase = tuple(words(token[1:-1]))
-            if not phrase:
-                raise QueryError(f"empty phrase {token}")
-            return Keyword(phrase)
-        return _term(token)
+def _operator(field: syntax_tree.Field) -> Node:
+    name, value = field.key, field.value
+    if not value:
+        return _term(f"{name}:")  # "from:" with nothing after it is the word
+    if name not in _OPERATORS:
+        raise QueryError(f"Reference to invalid operator '{name}'")
+    if field.quoted and (not value.strip() or any(c.isspace() for c in value)):
+        raise QueryError(f"{name}: takes one value without spaces, got {value!r}")
+    if name == "is" and value not in _IS_VALUES:
+        raise QueryError(f"Reference to invalid field 'is:{value}'")
+    if name == "conversation_id" and not (value.isascii() and value.isdigit()):
+        raise QueryError(f"conversation_id needs a numeric id, got {value!r}")
+    return Operator(name, value.removeprefix("@"))
 
 
 def _term(token: str) -> Node:
@@ -263,15 +212,6 @@ def _term(token: str) -> Node:
         return Mention(token[1:])
     if token.startswith("#") and len(token) > 1:
         return Hashtag(token[1:])
-    name, sep, value = token.partition(":")
-    if sep and name.isidentifier() and value:
-        if name not in _OPERATORS:
-            raise QueryError(f"Reference to invalid operator '{name}'")
-        if name == "is" and value not in _IS_VALUES:
-            raise QueryError(f"Reference to invalid field 'is:{value}'")
-        if name == "conversation_id" and not (value.isascii() and value.isdigit()):
-            raise QueryError(f"conversation_id needs a numeric id, got {value!r}")
-        return Operator(name, value.removeprefix("@"))
     tokens = tuple(words(token))
     if not tokens:
         raise QueryError(f"there is nothing to match in {token!r}")
@@ -304,13 +244,7 @@ class Query:
 
 
 def compile_query(text: str) -> Query:
-    tokens = _lex(text)
-    if not tokens:
-        raise QueryError("the query is empty")
-    parser = _Parser(tokens)
-    root = parser.parse_or()
-    if parser.peek() is not None:
-        raise QueryError(f"unexpected {parser.peek()!r} at position {parser.pos}")
+    root = _node(syntax_tree.parse(text))
     if not root.positive:
         raise QueryError("Rules must contain a non-negation term")
     return Query(text, root)

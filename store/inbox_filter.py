@@ -1,135 +1,172 @@
-"""The inbox filter: what a responder types after `/` (`net:x tier:critical sent:negative refund`), parsed once
-into the query's terms. Pure: no database here; store.queries turns it into SQL."""
+"""The inbox filter: what a responder types after `/`, in the brand terms' own language (store.query_language):
+
+    tier:critical,high (refund OR "never arrived") -net:reddit
+
+A space or AND, OR, `-` or NOT, "phrases", parentheses; `key:value` narrows by a thread's facts (values after
+one key, comma-separated, are alternatives); any other word or phrase is looked for in the thread's messages and
+in its customer's name and handles. Pure: no database here; store.inbox_search turns a filter into SQL.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-# The canonical key of each field, in the order describe() writes them; the long names are read too.
-_SHORT_KEYS = dict(
-    networks="net", brands="brand", tiers="tier", sentiments="sent", languages="lang", tags="tag"
+from store.query_language import (
+    All,
+    AnyOf,
+    Field,
+    Not,
+    Phrase,
+    QueryError,
+    Syntax,
+    Word,
+    leaves,
+    parse,
+    write,
 )
-FILTER_KEYS = {key: name for name, key in _SHORT_KEYS.items()}
-FILTER_KEYS.update(network="networks", sentiment="sentiments", language="languages")
-_CHOICES = {
-    "tiers": ("low", "normal", "high", "critical"),
-    "sentiments": ("negative", "neutral", "positive"),
+
+# The canonical key of each filter, in the order the help lists them; the long names are read too.
+FILTER_KEYS = {
+    "net": "net",
+    "brand": "brand",
+    "tier": "tier",
+    "sent": "sent",
+    "lang": "lang",
+    "tag": "tag",
+    "from": "from",
+    "network": "net",
+    "sentiment": "sent",
+    "language": "lang",
 }
-# A word, or a "quoted phrase" (an unclosed quote runs to the end: a half-typed query is not an error).
-_TOKEN = re.compile(r'(?:([A-Za-z]+):)?(?:"([^"]*)"?|(\S+))')
-_TERM = re.compile(r'"([^"]*)"?|(\S+)')
+_CHOICES = {
+    "tier": ("low", "normal", "high", "critical"),
+    "sent": ("negative", "neutral", "positive"),
+}
+_EXAMPLES = {"net": "x", "brand": "acme", "lang": "en", "tag": "refund", "from": "jane"}
 # Bounds on what a filter may ask for. Past them a search is no longer a search (a pasted page of text), and
 # PostgreSQL gives up on the query itself: a 20,000-word phrase is "stack depth limit exceeded".
 MAX_QUERY = 2000
 MAX_CHARS = 1000
 MAX_WORDS = 32
 MAX_VALUES = 50
+MAX_TERMS = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_WORD = re.compile(r"\w+")
+
+
+class FilterError(QueryError):
+    """A filter that cannot be run, said so the responder can fix it in the filter bar."""
 
 
 @dataclass(frozen=True)
 class InboxFilter:
-    """Which threads a view shows: each key narrows (values within a key are alternatives); `text` is searched."""
+    """Which threads a view shows: `tree` is the parsed query (None: every thread)."""
 
-    networks: tuple[str, ...] = ()
-    brands: tuple[str, ...] = ()
-    tiers: tuple[str, ...] = ()
-    sentiments: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    text: str = ""
-
-    def __post_init__(self) -> None:
-        # One spelling per filter, so parse(describe(f)) == f and equal filters compare equal.
-        for name in _SHORT_KEYS:
-            values = (v.strip().lower() for given in getattr(self, name) for v in _split(given))
-            object.__setattr__(self, name, tuple(dict.fromkeys(v for v in values if v)))
-        object.__setattr__(self, "text", " ".join(_quote(t) for t in search_terms(self.text)))
-        _check_bounds(self)
+    tree: Syntax | None = None
 
     @classmethod
     def parse(cls, query: str) -> InboxFilter:
-        """`net:x,mastodon tier:critical brand:"acme corp" never arrived` -> a filter; the rest is searched."""
+        """`net:x,mastodon (refund OR late) -tier:low` -> a filter; FilterError says what is wrong and where."""
         if len(query) > MAX_QUERY:
-            raise ValueError(
+            raise FilterError(
                 f"the filter is {len(query):,} characters long; keep it to {MAX_QUERY:,} "
                 "(a few words, or net:, tier:, tag: to narrow the list)"
             )
-        values: dict[str, list[str]] = {name: [] for name in _SHORT_KEYS}
-        words: list[str] = []
-        for match in _TOKEN.finditer(query):
-            key, quoted, bare = match.groups()
-            if key is None and quoted is None and re.fullmatch(r"[A-Za-z]+:", bare):
-                key, bare = bare[:-1], ""  # "net:" with nothing after it
-            if key is None:
-                words.append(_quote(quoted) if quoted is not None else bare)
-                continue
-            name = FILTER_KEYS.get(key.lower())
-            if name is None:
-                raise ValueError(
-                    f"unknown filter {key}: in {match.group(0)!r}; the filters are "
-                    f"{', '.join(k + ':' for k in FILTER_KEYS)} (to search for the words, put them in quotes)"
-                )
-            given = [v.strip().lower() for v in _split(quoted if quoted is not None else bare) if v.strip()]
-            if not given:
-                raise ValueError(f"{key}: needs a value, e.g. {_SHORT_KEYS[name]}:{_example(name)}")
-            for v in given:
-                if name in _CHOICES and v not in _CHOICES[name]:
-                    raise ValueError(f"{key}:{v} is not one of {', '.join(_CHOICES[name])}")
-            values[name] += given
-        return cls(**{name: tuple(v) for name, v in values.items()}, text=" ".join(words))
+        # Control characters match nothing, and PostgreSQL refuses NUL in a string: they separate words.
+        query = _CONTROL.sub(" ", query)
+        if not query.strip():
+            return cls()
+        try:
+            tree = _normalise(parse(query))
+        except FilterError:
+            raise
+        except QueryError as exc:
+            raise FilterError(str(exc)) from exc
+        _check_bounds(tree)
+        return cls(tree)
+
+    @classmethod
+    def of(cls, *parts: str) -> InboxFilter:
+        """Every part must hold: `InboxFilter.of("net:x", "refund")` (for code; people type a query)."""
+        return cls.parse(" ".join(f"({part})" for part in parts if part.strip()))
 
     def describe(self) -> str:
-        parts = [
-            f"{key}:{','.join(_quote(v) for v in getattr(self, name))}"
-            for name, key in _SHORT_KEYS.items()
-            if getattr(self, name)
-        ]
-        return " ".join([*parts, self.text] if self.text else parts)
+        return write(self.tree) if self.tree is not None else ""
 
     def __bool__(self) -> bool:
-        return any(getattr(self, name) for name in _SHORT_KEYS) or bool(self.text)
+        return self.tree is not None
 
 
-def _check_bounds(filters: InboxFilter) -> None:
-    if len(filters.text) > MAX_CHARS:
-        raise ValueError(
-            f"the search is {len(filters.text):,} characters long; keep it to {MAX_CHARS:,} "
+def words(text: str) -> list[str]:
+    """The words of a term as both full-text indexes split it: letters and digits."""
+    return _WORD.findall(text.casefold())
+
+
+def values(field: Field) -> list[str]:
+    """A normalised `key:` term's alternatives."""
+    return field.value.split(",")
+
+
+def _normalise(node: Syntax) -> Syntax:
+    """One spelling per filter (canonical keys, lower-case values, each once), so equal filters compare equal and
+    parse(describe(f)) == f; every key and value checked, every term searchable."""
+    if isinstance(node, Not):
+        return Not(_normalise(node.inner))
+    if isinstance(node, All):
+        return All(tuple(_normalise(part) for part in node.parts))
+    if isinstance(node, AnyOf):
+        return AnyOf(tuple(_normalise(part) for part in node.parts))
+    if isinstance(node, Field):
+        return _field(node)
+    if not words(node.text):
+        shown = f'"{node.text}"' if isinstance(node, Phrase) else node.text
+        raise FilterError(
+            f"{shown} has no letter or digit to search for: remove it, or search for a word of the message"
+        )
+    return node
+
+
+def _field(field: Field) -> Field:
+    key = FILTER_KEYS.get(field.key.lower())
+    if key is None:
+        raise FilterError(
+            f"unknown filter {field.key}: in {field.key}:{field.value}; the filters are "
+            f"{', '.join(k + ':' for k in FILTER_KEYS)} (to search for the text, put it in quotes)"
+        )
+    # A quote cannot be written back out inside a value.
+    given = [v.strip().lower() for v in field.value.replace('"', "").split(",")]
+    given = list(dict.fromkeys(v for v in given if v))
+    if not given:
+        example = _EXAMPLES.get(key) or _CHOICES[key][-1]
+        raise FilterError(f"{field.key}: needs a value, e.g. {key}:{example}")
+    if key == "from":
+        given = [v.removeprefix("@").removeprefix("u/") for v in given]
+    for value in given:
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise FilterError(f"{field.key}:{value} is not one of {', '.join(_CHOICES[key])}")
+    if len(given) > MAX_VALUES or sum(map(len, given)) > MAX_CHARS:
+        raise FilterError(f"{key}: lists {len(given):,} values; give up to {MAX_VALUES}")
+    value = ",".join(given)
+    return Field(key, value, quoted=bool(re.search(r"\s", value)))
+
+
+def _check_bounds(tree: Syntax) -> None:
+    terms = leaves(tree)
+    if len(terms) > MAX_TERMS:
+        raise FilterError(
+            f"the filter has {len(terms):,} terms; up to {MAX_TERMS} (net:, tier:, tag: narrow too)"
+        )
+    texts = [t.text for t in terms if isinstance(t, Word | Phrase)]
+    chars = sum(map(len, texts))
+    if chars > MAX_CHARS:
+        raise FilterError(
+            f"the search is {chars:,} characters long; keep it to {MAX_CHARS:,} "
             "(a few words; net:, tier:, tag: narrow the list too)"
         )
-    words = sum(len(term.split()) for term in search_terms(filters.text))
-    if words > MAX_WORDS:
-        raise ValueError(
-            f"the search has {words:,} words; up to {MAX_WORDS} in all, phrases included "
+    count = sum(len(words(text)) for text in texts)
+    if count > MAX_WORDS:
+        raise FilterError(
+            f"the search has {count:,} words; up to {MAX_WORDS} in all, phrases included "
             "(net:, tier:, tag: narrow the list too)"
         )
-    for name, key in _SHORT_KEYS.items():
-        given = getattr(filters, name)
-        if len(given) > MAX_VALUES or sum(map(len, given)) > MAX_CHARS:
-            raise ValueError(f"{key}: lists {len(given):,} values; give up to {MAX_VALUES}")
-
-
-def _quote(value: str) -> str:
-    return f'"{value}"' if not value or re.search(r'[\s,"]', value) or ":" in value else value
-
-
-def _example(name: str) -> str:
-    examples = {"networks": "x", "brands": "acme", "languages": "en", "tags": "refund"}
-    return examples.get(name) or _CHOICES[name][-1]
-
-
-def _split(value: str) -> list[str]:
-    # A quote inside a value cannot be written back out, and a control character (PostgreSQL refuses NUL) means
-    # nothing to a filter: both go.
-    return re.sub(r'[\x00-\x1f\x7f"]', "", value).split(",")
-
-
-def search_terms(text: str) -> list[str]:
-    """The words and "quoted phrases" of a free-text search, each once. A quote inside a word separates, as it
-    does for both full-text engines; an unclosed quote runs to the end. A term without a letter or a digit
-    (`*`, `(`, an emoji) can match nothing in either engine's index, so it is no part of the search."""
-    # Control characters match nothing and PostgreSQL refuses NUL in a string: they separate words.
-    text = re.sub(r"[\x00-\x1f\x7f]", " ", text)
-    found = (quoted if quoted else bare.replace('"', " ") for quoted, bare in _TERM.findall(text))
-    terms = (" ".join(t.split()) for t in found)
-    return list(dict.fromkeys(t for t in terms if any(c.isalnum() for c in t)))

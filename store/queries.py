@@ -6,25 +6,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     and_,
     case,
-    exists,
     false,
     func,
-    literal_column,
-    nulls_last,
     or_,
-    table,
     true,
 )
 from sqlmodel import Session, col, select
 
 from store.clock import utcnow
-from store.inbox_filter import InboxFilter, search_terms
+from store.inbox_filter import InboxFilter
+from store.inbox_pages import InboxKey, beyond, page_ids
+from store.inbox_search import filter_conditions, latest_inbound_id
 from store.models import Customer, Identity, Mention, Presence, Reply, Thread, ThreadNote, ThreadStatus
 
 AWAITING = (ThreadStatus.NEW, ThreadStatus.OPEN)
@@ -63,20 +60,16 @@ class InboxRow:
     # Colleagues (never me) with this thread open right now.
     viewers: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> InboxKey:
+        """Where the row sits in its view: the next page starts after it."""
+        return InboxKey(self.urgency, self.sla_due_at, self.awaiting_since, self.thread_id)
+
 
 _THREAD_COLUMNS = tuple(
     "network brand status assignee urgency tier awaiting_since last_activity_at sla_due_at mention_count "
     "snoozed_until snooze_until_reply".split()
 )
-
-
-def _latest_inbound_id() -> ColumnElement[int]:
-    return (
-        select(func.max(Mention.id))
-        .where(Mention.thread_id == Thread.id, Mention.is_own == false())
-        .correlate(Thread)
-        .scalar_subquery()
-    )
 
 
 def view_conditions(*, responder: str, now: datetime) -> dict[str, ColumnElement[bool]]:
@@ -100,73 +93,6 @@ def view_conditions(*, responder: str, now: datetime) -> dict[str, ColumnElement
     }
 
 
-def filter_conditions(filters: InboxFilter, *, session: Session) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.networks:
-        conditions.append(func.lower(Thread.network).in_(filters.networks))
-    if filters.brands:
-        conditions.append(func.lower(Thread.brand).in_(filters.brands))
-    if filters.tiers:
-        conditions.append(col(Thread.tier).in_(filters.tiers))
-    if filters.sentiments or filters.languages:
-        # What the row shows: the customer's latest message, not any message of the thread.
-        latest = col(Mention.id) == _latest_inbound_id()
-        if filters.sentiments:
-            sentiment = select(col(Mention.sentiment)).where(latest).scalar_subquery()
-            conditions.append(sentiment.in_(filters.sentiments))
-        if filters.languages:
-            language = select(func.lower(col(Mention.language))).where(latest).scalar_subquery()
-            conditions.append(language.in_(filters.languages))
-    if filters.tags:
-        each = json_elements(session)(col(Thread.tags)).table_valued("value")
-        conditions.append(exists(select(1).select_from(each).where(each.c.value.in_(filters.tags))))
-    if filters.text:
-        conditions.append(col(Thread.id).in_(_matching_threads(filters.text, session=session)))
-    return conditions
-
-
-def json_elements(session: Session) -> Any:
-    """The table function that lists a JSON array's strings, one row each, in a column named `value`."""
-    return func.json_each if _dialect(session) == "sqlite" else func.json_array_elements_text
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _matching_threads(text: str, *, session: Session) -> Any:
-    """Threads with a message holding every word and phrase (indexed full-text search on both back ends).
-
-    User text never reaches the query language: on SQLite each term is an FTS5 string ("..."), so operators,
-    `*`, brackets and quotes are only characters; PostgreSQL's plainto/phraseto_tsquery parse no operators.
-    """
-    terms = search_terms(text)
-    if _dialect(session) == "sqlite":
-        expression = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
-        fts = table("mention_fts")
-        ids: Any = (
-            select(literal_column("rowid"))
-            .select_from(fts)
-            .where(literal_column("mention_fts").op("MATCH")(expression))
-        )
-        return select(Mention.thread_id).where(col(Mention.id).in_(ids))
-    simple: Any = literal_column("'simple'")  # a constant, so the planner matches the GIN index's expression
-    words = [t for t in terms if " " not in t]
-    query: Any = func.plainto_tsquery(simple, " ".join(words))
-    for phrase in (t for t in terms if " " in t):
-        query = query.op("&&")(func.phraseto_tsquery(simple, phrase))
-    return select(Mention.thread_id).where(func.to_tsvector(simple, Mention.text).op("@@")(query))
-
-
-def _order() -> list[Any]:
-    return [
-        col(Thread.urgency).desc(),
-        nulls_last(col(Thread.sla_due_at).asc()),
-        nulls_last(col(Thread.awaiting_since).asc()),
-        col(Thread.id).asc(),
-    ]
-
-
 def inbox(
     *,
     session: Session,
@@ -175,17 +101,27 @@ def inbox(
     filters: InboxFilter | None = None,
     now: datetime | None = None,
     limit: int = 500,
+    after: InboxKey | None = None,
+    before: InboxKey | None = None,
+    last: bool = False,
 ) -> list[InboxRow]:
-    """One view's threads, most urgent first, then the nearest SLA, then the longest waiting."""
+    """One page of a view, most urgent first, then the nearest SLA, then the longest waiting (store.inbox_pages):
+    the first `limit` threads, or those after the row `after`, before the row `before`, or the `last` ones."""
     now, filters = now or utcnow(), filters or InboxFilter()
     view = VIEW_ALIASES.get(view, view)
     conditions = [_view(view, responder=responder, now=now), *filter_conditions(filters, session=session)]
     # The page of ids first, from Thread alone, then the rest for that page only: joining every thread's latest
     # message before the sort would cost a lookup per thread.
-    floor = None if filters else _urgency_floor(view, limit, session=session)
-    page = _page(conditions, floor, limit, session=session)
-    if floor is not None and len(page) < limit:
-        page = _page(conditions, None, limit, session=session)  # snoozed threads took places above the floor
+    page = page_ids(
+        conditions,
+        view=view,
+        limit=limit,
+        filtered=bool(filters),
+        after=after,
+        before=before,
+        last=last,
+        session=session,
+    )
     if not page:
         return []
     # Only the columns a row shows: a message's raw payload and entities can be kilobytes each.
@@ -201,7 +137,7 @@ def inbox(
     query = (
         select(*columns)
         .join(Customer, col(Thread.customer_id) == col(Customer.id), isouter=True)
-        .join(Mention, col(Mention.id) == _latest_inbound_id(), isouter=True)
+        .join(Mention, col(Mention.id) == latest_inbound_id(), isouter=True)
         .join(Identity, col(Identity.id) == col(Mention.identity_id), isouter=True)
         .where(col(Thread.id).in_(page))
     )
@@ -226,46 +162,30 @@ def inbox(
     return rows
 
 
-# The statuses a view's threads can have, for views that hold most threads of those statuses.
-_FLOOR_STATUSES = {
-    "inbox": AWAITING,
-    "urgent": AWAITING,
-    "unassigned": AWAITING,
-    "pending": (ThreadStatus.PENDING,),
-    "resolved": (ThreadStatus.RESOLVED,),
-}
-
-
-def _urgency_floor(view: str, limit: int, *, session: Session) -> int | None:
-    """The urgency of the limit-th thread the view could show, read from the (status, urgency) index alone.
-
-    Sorting every awaiting thread costs a table lookup each (most of the time at 100,000 threads); with the
-    floor the index hands over little more than one page. None when there is less than a page.
-    """
-    statuses = _FLOOR_STATUSES.get(view)
-    if statuses is None or limit < 1:
-        return None
-    return session.exec(
-        select(Thread.urgency)
-        .where(col(Thread.status).in_(list(statuses)))
-        .order_by(col(Thread.urgency).desc())
-        .offset(limit - 1)
-        .limit(1)
-    ).first()
-
-
-def _page(conditions: list[Any], floor: int | None, limit: int, *, session: Session) -> list[int]:
-    if floor is not None:
-        conditions = [*conditions, col(Thread.urgency) >= floor]
-    query = select(Thread.id).where(*conditions).order_by(*_order()).limit(limit)
-    return cast(list[int], session.exec(query).all())
-
-
 def _view(view: str, *, responder: str, now: datetime) -> ColumnElement[bool]:
     conditions = view_conditions(responder=responder, now=now)
     if view not in conditions:
         raise ValueError(f"unknown view {view!r}; the views are {', '.join(VIEW_NAMES)}")
     return conditions[view]
+
+
+def rows_before(
+    key: InboxKey,
+    *,
+    session: Session,
+    view: str = "inbox",
+    responder: str = "",
+    filters: InboxFilter | None = None,
+    now: datetime | None = None,
+) -> int:
+    """How many threads of the view come before the row `key`: where a page that starts there stands."""
+    view = VIEW_ALIASES.get(view, view)
+    conditions = [
+        _view(view, responder=responder, now=now or utcnow()),
+        *filter_conditions(filters or InboxFilter(), session=session),
+        beyond(key, backwards=True),
+    ]
+    return int(session.exec(select(func.count()).select_from(Thread).where(*conditions)).one())
 
 
 def view_counts(
