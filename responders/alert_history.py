@@ -19,6 +19,7 @@ _STATUS_WORDS = {
     "folded": "sent in a digest",
     "delivered": "delivered",
     "failed": "gave up",
+    "answered": "not sent, answered first",
 }
 
 
@@ -38,7 +39,9 @@ class Delivery:
         when = f" {as_utc(self.when):%H:%M}" if self.when is not None and self.status == "delivered" else ""
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
         error = (
-            f" ({one_line(self.error, 120)})" if self.error and self.status in ("pending", "failed") else ""
+            f" ({one_line(self.error, 120)})"
+            if self.error and self.status in ("pending", "failed", "answered")
+            else ""
         )
         return f"{self.subscriber}{update}: {words}{when}{tries}{error}"
 
@@ -57,6 +60,21 @@ class FiringRow:
     figures: dict[str, Any]
     examples: list[dict[str, Any]]
     deliveries: list[Delivery]
+
+    @property
+    def answered(self) -> str:
+        """Why it was not sent, when the brand answered the thread first ("" otherwise)."""
+        value = self.figures.get("answered")
+        return one_line(value, 200) if isinstance(value, str) else ""
+
+    @property
+    def folded(self) -> dict[str, int]:
+        """Subscriber -> the firing they heard of this thread's episode from, for those this one was not sent to
+        (one alert per thread per episode, responders.episodes)."""
+        value = self.figures.get("folded")
+        if not isinstance(value, dict):
+            return {}
+        return {one_line(str(k), 100): v for k, v in value.items() if isinstance(v, int)}
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -123,8 +141,14 @@ def history_lines(rows: list[FiringRow]) -> list[str]:
         lines.append(
             f"#{row.id} {row.created_at:%Y-%m-%d %H:%M} UTC  {row.rule}  {row.title}{update}{thread}"
         )
-        if row.deliveries:
-            lines.append("    " + "; ".join(d.describe() for d in row.deliveries))
+        told = [d.describe() for d in row.deliveries]
+        told += [
+            f"{name}: folded into #{into} (already told of this thread)" for name, into in row.folded.items()
+        ]
+        if told:
+            lines.append("    " + "; ".join(told))
+        elif row.answered:
+            lines.append(f"    not sent: {row.answered}")
         else:
             lines.append("    no subscriber wanted it")
     return lines

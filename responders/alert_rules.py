@@ -102,7 +102,8 @@ class NegativeReachRule(_Rule):
 
 
 class SlaRule(_Rule):
-    """A thread whose first answer is due within `before_minutes` (about to breach) or overdue (`breached`)."""
+    """A thread whose first answer is due within `before_minutes` (about to breach) or overdue (`breached`): once
+    per episode of the thread, a breach after its warning refreshing that alert (responders.episodes)."""
 
     kind: Literal["sla"] = "sla"
     before_minutes: float = Field(default=5.0, ge=0)
@@ -156,7 +157,8 @@ class IncidentRule(_Rule):
 
 
 class SilentRule(_Rule):
-    """A source (a collector) that brought nothing new for `minutes`: how a revoked token looks from outside."""
+    """A network that brought nothing new for `minutes`, none of its sources delivering and no stream of it live:
+    how a revoked token looks from outside (responders.silence; a source standing by is never silent)."""
 
     kind: Literal["silent"] = "silent"
     minutes: float = Field(default=60.0, gt=0)

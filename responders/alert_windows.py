@@ -1,6 +1,10 @@
 """The rules that look at time rather than at one mention: SLA clocks, volume and negative-share spikes, new
 incidents. `earful serve` evaluates them every minute (`evaluate_windows`); each event fires once (its key), and a
 growing incident sends updates instead of new alerts.
+
+An SLA alert is about one thread's episode (responders.episodes): it fires once per episode, warning before the
+breach or at it, and a breach after its warning only refreshes that firing; a subscriber who heard of the thread
+from a per-mention rule already is not told again.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlmodel import Session, col, select
@@ -21,7 +26,8 @@ from responders.alert_rules import (
     VolumeSpikeRule,
 )
 from responders.alerts import AlertSettings
-from responders.firing import examples_of, record_firing, update_firing
+from responders.episodes import episode_key, route_episode, with_tier
+from responders.firing import examples_of, find_firing, record_firing, update_firing
 from responders.incident_alerts import incident_firings
 from responders.report_model import human_duration, network_name
 from responders.spikes import load_counts, negative_spike, volume_spike
@@ -52,8 +58,6 @@ def evaluate_windows(
 ) -> WindowReport:
     """Evaluate every enabled window rule at `now` and route what fires. Each rule commits on its own, so one
     failing rule (reported in `errors`) does not hold back the others."""
-    from responders.subscribers import route_firing
-
     report = WindowReport()
     for rule in settings.effective_rules():
         if not rule.enabled:
@@ -67,7 +71,7 @@ def evaluate_windows(
                     continue
                 fired, updated = outcome
                 for firing in fired + updated:
-                    route_firing(firing, session=session, settings=settings, now=now)
+                    route_episode(firing, session=session, settings=settings, now=now)
         except Exception as exc:  # one rule's bug must not silence the others
             log.exception("alert rule %s could not be evaluated", rule.name)
             report.errors.append(f"{rule.name}: {type(exc).__name__}: {exc}")
@@ -80,7 +84,8 @@ def evaluate_windows(
 def sla_firings(
     rule: SlaRule, session: Session, now: datetime, _embed: Embed | None = None
 ) -> tuple[list[AlertFiring], list[AlertFiring]]:
-    """Threads nobody has answered whose SLA is about to run out (within `before_minutes`) or has run out."""
+    """Threads nobody has answered whose SLA is about to run out (within `before_minutes`) or has run out: one
+    firing per thread episode; a breach after its warning refreshes the warning's firing, quietly."""
     horizon = now + timedelta(minutes=rule.before_minutes)
     oldest = now - timedelta(hours=BREACH_NEWS_HOURS)
     tiers = [t for t, rank in TIER_ORDER.items() if rank >= TIER_ORDER[rule.min_tier]]
@@ -119,25 +124,49 @@ def sla_firings(
         where = f"{thread.tier} thread {thread.id} on {network_name(thread.network)}"
         if breached:
             overdue = (now - due).total_seconds()
-            state, figures = "breached", {"overdue_minutes": round(overdue / 60, 1)}
+            state, figures = "breached", dict[str, Any](overdue_minutes=round(overdue / 60, 1))
             sentence = f"Nobody has answered {where}, and its SLA ran out {human_duration(overdue)} ago."
             title = f"SLA breached: {where}"
         else:
             left = (due - now).total_seconds()
-            state, figures = "due", {"due_in_minutes": round(left / 60, 1)}
+            state, figures = "due", dict[str, Any](due_in_minutes=round(left / 60, 1))
             sentence = f"Nobody has answered {where} yet, and its SLA runs out in {human_duration(left)}."
             title = f"SLA about to breach: {where}"
+        key = (
+            episode_key(thread.id, thread.awaiting_since)
+            if thread.awaiting_since is not None and thread.id is not None
+            else f"sla:{thread.id}:{due:%Y%m%dT%H%M%S}"
+        )
+        figures = {**figures, "state": state, "tier": thread.tier, "urgency": thread.urgency}
+        told = find_firing(rule.name, key, session=session)
+        if told is not None:
+            if told.figures.get("state") != state:
+                # The breach its warning announced: the history says so; nobody is told twice.
+                kept = {
+                    k: v for k, v in told.figures.items() if k not in ("due_in_minutes", "tier", "urgency")
+                }
+                refreshed = {**kept, **figures}
+                update_firing(
+                    told,
+                    session=session,
+                    now=now,
+                    title=title,
+                    reason=sentence,
+                    figures=refreshed,
+                    notify=False,
+                )
+            continue
         firing = record_firing(
             session=session,
             rule=rule.name,
             kind="sla",
-            key=f"sla-{state}:{thread.id}:{due:%Y%m%dT%H%M%S}",
+            key=key,
             brand=thread.brand or None,
             network=thread.network,
             title=title,
             reason=sentence,
             now=now,
-            figures={**figures, "tier": thread.tier, "urgency": thread.urgency},
+            figures=with_tier(figures, 0),
             examples=examples_of([first] if first is not None else [], session=session),
             thread_ids=[thread.id] if thread.id is not None else [],
         )

@@ -4,10 +4,12 @@ Firing and sending are separate steps, so an alert survives a crash or a subscri
 
 1. `queue_alerts` runs inside the ingestion transaction: each stored mention that trips a per-mention rule
    (responders.alert_rules) becomes one `AlertFiring` (at most once per mention, so a replay never alerts twice)
-   and `route_firing` (responders.subscribers) writes a delivery per subscriber who wants it, pending or held for
-   a digest. The window rules (SLA, spikes, incidents, silence) fire from responders.alert_windows and
-   responders.silence the same way.
-2. `responders.delivery.deliver_pending` folds due digests, sends what is due, and retries failures with backoff.
+   and `route_episode` (responders.episodes) writes a delivery per subscriber who wants it and has not heard of
+   the thread's episode yet, pending or held for a digest. A mention the brand answered in the same batch fires
+   but is sent to nobody (responders.answered). The window rules (SLA, spikes, incidents, silence) fire from
+   responders.alert_windows and responders.silence the same way.
+2. `responders.delivery.deliver_pending` drops what the brand answered meanwhile, folds due digests, sends what
+   is due, and retries failures with backoff.
 
 Subscriber URLs carry credentials (tokens, passwords), so they live only in settings: the database keeps the
 subscriber's name, logs name the subscriber, and error text from apprise is scrubbed of the URL's parts.
@@ -20,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
@@ -35,7 +37,9 @@ from responders.alert_rules import (
     TierRule,
     VipRule,
 )
-from responders.firing import example, record_firing
+from responders.answered import ANSWERED, answered_since
+from responders.episodes import episode_firings, episode_key, route_episode, tier_rank, told_tier, with_tier
+from responders.firing import example, record_firing, update_firing
 from responders.report_model import network_name, plural
 from responders.safe import one_line
 from responders.subscribers import Subscriber
@@ -65,19 +69,22 @@ class AlertSettings(BaseModel):
     give_up_after_hours: float = Field(default=24.0, gt=0)
     # A subscriber that accepts the connection and never answers must not hold up the others for long.
     send_timeout_seconds: float = Field(default=30.0, gt=0)
-    # A source with no new mention for this long raises a "source silent" alert (0: never). A quiet brand on a
-    # small network may want hours; a busy brand on X wants minutes.
+    # A network with no new mention for this long, and no stream of it live, raises a "source silent" alert (0:
+    # never). A quiet brand on a small network may want hours; a busy brand on X wants minutes.
     source_silent_minutes: float = Field(default=60.0, ge=0)
+    # A thread already alerted in an episode (one unanswered run) alerts again only when its tier rises to this
+    # one or above, past what was told: everything else about the same thread is folded into that alert.
+    escalate_tier: str = "critical"
     # How often `earful serve` evaluates the window rules (SLA, spikes, incidents, silence) and due digests.
     evaluate_seconds: float = Field(default=60.0, gt=0, le=3600)
     # Where the Monday report is built before it is mailed (default: reports/ in the user's data directory).
     report_dir: Path | None = None
 
-    @field_validator("min_tier")
+    @field_validator("min_tier", "escalate_tier")
     @classmethod
     def _known_tier(cls, value: str) -> str:
         if value not in TIER_ORDER:
-            raise ValueError(f"min_tier must be one of {', '.join(TIER_ORDER)}, not {value!r}")
+            raise ValueError(f"must be one of {', '.join(TIER_ORDER)}, not {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -116,23 +123,25 @@ def queue_alerts(
     """Fire the per-mention rules on freshly stored mentions and queue the deliveries; returns the new ones.
 
     Runs inside the ingestion transaction. Idempotent: a mention fires at most once (a replay changes nothing).
-    Does not commit.
+    A subscriber hears a thread's episode once (responders.episodes). Does not commit.
     """
-    from responders.subscribers import route_firing
-
     moment = as_utc(now) if now is not None else utcnow()
     events: list[AlertEvent] = []
     for firing in mention_firings(mentions, session=session, settings=settings, now=moment):
-        events.extend(route_firing(firing, session=session, settings=settings, now=moment))
+        events.extend(route_episode(firing, session=session, settings=settings, now=moment))
     return events
 
 
 def mention_firings(
     mentions: Sequence[Mention], *, session: Session, settings: AlertSettings, now: datetime
 ) -> list[AlertFiring]:
-    """Store a firing for each mention that trips a per-mention rule. One firing per mention, named after the
-    first rule (in configuration order) that matched; `figures["rules"]` lists every rule that did, so a
-    subscriber who asked for any of them hears about it once."""
+    """Store a firing for each mention that trips a per-mention rule, and return those to route.
+
+    One firing per mention, named after the first rule (in configuration order) that matched; `figures["rules"]`
+    lists every rule that did, so a subscriber who asked for any of them hears about it once. A rule that already
+    fired in the thread's episode fires no more in it, unless the tier rises to `settings.escalate_tier`: then
+    its firing gets a new revision (an update). A mention the brand answered in the same batch (or whose thread
+    is resolved) is recorded with why (`figures["answered"]`) and not returned: nobody is told."""
     rules = [r for r in settings.effective_rules() if r.kind in MENTION_KINDS and r.enabled]
     candidates = [m for m in mentions if m.id is not None and not m.is_own]
     if not rules or not candidates:
@@ -156,13 +165,25 @@ def mention_firings(
         ]
         if not matched:
             continue
-        key = _run_key(mention, thread)
-        told = _rules_told(key, session=session)
-        matched = [(rule, why) for rule, why in matched if rule.name not in told]
-        if not matched:
-            continue  # the customer is still waiting on the same unanswered run: its alert already said it
-        rule, why = matched[0]
+        answered = answered_since(thread, mention.created_at, session=session)
+        key = f"mention:{mention.id}" if answered else _run_key(mention, thread)
+        episode = episode_firings(key, session=session)
+        told = {name for f in episode for name in f.figures.get("rules", [])}
+        fresh = [(rule, why) for rule, why in matched if rule.name not in told]
+        if not fresh:
+            # The customer is still waiting on the same unanswered run: its alert already said it, unless the
+            # thread has just become more urgent than anything told about it.
+            raised = _escalate(
+                episode, [r.name for r, _ in matched], mention, identity, settings, session, now
+            )
+            if raised is not None:
+                fired.append(raised)
+            continue
+        rule, why = fresh[0]
         title, reason = _describe(mention, identity, why)
+        figures = _figures(mention, identity, [r.name for r, _ in fresh])
+        if answered:
+            figures[ANSWERED] = answered
         firing = record_firing(
             session=session,
             rule=rule.name,
@@ -173,20 +194,67 @@ def mention_firings(
             title=title,
             reason=reason,
             now=now,
-            figures={
-                "urgency": mention.urgency,
-                "tier": mention.urgency_tier,
-                "followers": identity.followers,
-                "complaint": round(mention.complaint, 2) if mention.complaint is not None else None,
-                "mention_id": mention.id,
-                "rules": [r.name for r, _ in matched],
-            },
+            figures=with_tier(figures, 0),
             examples=[example(mention, identity)],
             thread_ids=[thread.id] if thread.id is not None else [],
         )
-        if firing is not None:
+        if firing is not None and not answered:
             fired.append(firing)
     return fired
+
+
+def _figures(mention: Mention, identity: Identity, rules: list[str]) -> dict[str, Any]:
+    return {
+        "urgency": mention.urgency,
+        "tier": mention.urgency_tier,
+        "followers": identity.followers,
+        "complaint": round(mention.complaint, 2) if mention.complaint is not None else None,
+        "mention_id": mention.id,
+        "rules": rules,
+    }
+
+
+def _escalate(
+    episode: Sequence[AlertFiring],
+    matched: list[str],
+    mention: Mention,
+    identity: Identity,
+    settings: AlertSettings,
+    session: Session,
+    now: datetime,
+) -> AlertFiring | None:
+    """A new revision of the episode's firing for the first rule `mention` matched, when the mention's tier is
+    `settings.escalate_tier` or above and above every tier the episode was told at; else None."""
+    tier = tier_rank(mention.urgency_tier)
+    if tier < tier_rank(settings.escalate_tier):
+        return None
+    told = max((tier_rank(told_tier(f, r)) for f in episode for r in range(f.revision + 1)), default=-1)
+    if tier <= told:
+        return None
+    firing = next((f for f in episode if set(matched) & set(f.figures.get("rules", []))), None)
+    if firing is None:
+        return None
+    why = rule_matches_reason(firing.rule, mention, identity, settings)
+    title, reason = _describe(mention, identity, why)
+    figures = {**firing.figures, **_figures(mention, identity, list(firing.figures.get("rules", [])))}
+    figures["mention_id"] = firing.figures.get("mention_id")  # what the alert is about: its first mention
+    update_firing(
+        firing,
+        session=session,
+        now=now,
+        title=title,
+        reason=reason,
+        figures=with_tier(figures, firing.revision + 1),
+        examples=[example(mention, identity), *firing.examples][:3],
+    )
+    return firing
+
+
+def rule_matches_reason(rule_name: str, mention: Mention, identity: Identity, settings: AlertSettings) -> str:
+    """The phrase of `rule_name` for `mention`, or the mention's tier when the rule no longer says."""
+    rule = next((r for r in settings.effective_rules() if r.name == rule_name), None)
+    why = rule_matches(rule, mention, identity, None) if rule is not None else None
+    return why or f"{(mention.urgency_tier or '').capitalize()} {_kind(mention)}"
 
 
 def _run_key(mention: Mention, thread: Thread) -> str:
@@ -194,14 +262,7 @@ def _run_key(mention: Mention, thread: Thread) -> str:
     nobody answered), so three angry posts in a row alert once and a new complaint after an answer alerts again."""
     if thread.awaiting_since is None or thread.id is None:
         return f"mention:{mention.id}"
-    return f"thread:{thread.id}:{as_utc(thread.awaiting_since).isoformat(timespec='seconds')}"
-
-
-def _rules_told(key: str, *, session: Session) -> set[str]:
-    told: set[str] = set()
-    for figures in session.exec(select(AlertFiring.figures).where(AlertFiring.key == key)):
-        told.update(figures.get("rules", []))
-    return told
+    return episode_key(thread.id, thread.awaiting_since)
 
 
 def rule_matches(

@@ -1,7 +1,8 @@
 """Sending alerts through apprise: durable, in order per subscriber, retried without hammering one that is down.
 
-`deliver_pending` first folds the digests that are due (`responders.digest`), then takes each subscriber's
-pending deliveries in the order they were written:
+`deliver_pending` first folds the digests that are due (`responders.digest`), drops the alerts about threads the
+brand has answered since they fired (`responders.answered`: status "answered", never sent), then takes each
+subscriber's pending deliveries in the order they were written:
 
 - one not due yet (`due_at` ahead, or the subscriber's quiet hours) waits;
 - a subscriber whose last attempt failed, with nothing delivered since, is down: all its deliveries wait for its
@@ -36,6 +37,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from responders.alert_targets import alert_id, send
+from responders.answered import drop_answered
 from responders.digest import fold_digests, next_fold_at
 from responders.firing import ATTEMPT_STAMP as _ATTEMPT_STAMP
 from responders.firing import stamp as _stamp
@@ -73,6 +75,8 @@ class DeliveryReport:
     waiting: int = 0
     # Digests folded this run (sent with the rest if their subscriber is up).
     digests: int = 0
+    # Alerts not sent: the brand answered their thread (or it was resolved) before they went out.
+    answered: int = 0
     # When to run again: the earliest retry, end of quiet hours, or digest due.
     next_attempt_at: datetime | None = None
 
@@ -95,6 +99,11 @@ def deliver_pending(store: Store, settings: AlertSettings, *, now: datetime | No
                 select(AlertEvent).where(AlertEvent.status == PENDING).order_by(col(AlertEvent.id))
             ).all()
         )
+    # Checked before each run: the reply may have come while an alert waited for its subscriber.
+    dropped = drop_answered(store, pending)
+    report.answered += len(dropped)
+    pending = [e for e in pending if e.id not in dropped]
+    with store.read() as session:
         last_ok = _last_deliveries({e.subscriber for e in pending}, session=session)
         attachments = _attachments(pending, session=session)
     queues: dict[str, list[AlertEvent]] = {}

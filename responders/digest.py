@@ -3,7 +3,9 @@
 `route_firing` holds a delivery (status "held", `due_at` its digest time) for a subscriber in digest mode, in
 quiet hours, or over `max_per_hour`. When `due_at` passes, `fold_digests` writes ONE pending digest event listing
 them and marks them "folded" into it, in one transaction: a crash leaves either all of them held or all folded
-into a digest that is then sent like any alert, so nothing is folded twice or lost.
+into a digest that is then sent like any alert, so nothing is folded twice or lost. An alert about a thread the
+brand answered while it was held is left out ("answered", responders.answered): a digest lists only what still
+needs someone.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from responders.answered import drop_answered
 from responders.report_model import plural
 from responders.safe import one_line
 from responders.subscribers import HELD, PENDING, Subscriber
@@ -63,15 +66,20 @@ def fold_digests(store: Store, settings: AlertSettings, *, now: datetime) -> int
     by_subscriber: dict[str, list[AlertEvent]] = {}
     for event in held:
         by_subscriber.setdefault(event.subscriber, []).append(event)
-    made = 0
+    due: list[tuple[Subscriber, list[AlertEvent]]] = []
     for name, events in by_subscriber.items():
         subscriber = settings.subscriber(name)
         if subscriber is None:
             _drop(store, events)
             log.warning("%d held alerts for %s dropped: no longer configured", len(events), name)
             continue
-        due = [e for e in events if fold_time(e, subscriber) <= moment]
-        if due and _fold(store, subscriber, [e.id for e in due if e.id is not None], moment):
+        due.append((subscriber, [e for e in events if fold_time(e, subscriber) <= moment]))
+    # Only what is about to go is checked: the reply may have come while it was held.
+    dropped = drop_answered(store, [e for _, events in due for e in events])
+    made = 0
+    for subscriber, events in due:
+        ids = [e.id for e in events if e.id is not None and e.id not in dropped]
+        if ids and _fold(store, subscriber, ids, moment):
             made += 1
     return made
 
