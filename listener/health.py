@@ -22,6 +22,9 @@ class SourceState(StrEnum):
     BACKFILLING = "backfilling"
     LIVE = "streaming"  # connected and nothing missed since the last stored cursor
     POLLING = "polling"  # no stream (none offered, or none allowed): asking every few seconds, caught up
+    # A fallback that is idle by design while its network's stream carries everything (Bluesky's search while
+    # Jetstream streams): not collecting, and never "silent" for it.
+    STANDBY = "standby"
     RATE_LIMITED = "rate-limited"  # waiting for the network's reset time (HealthEvent.until)
     WARNING = "warning"  # something worth a look that did not stop collection
     RETRYING = "retrying"
