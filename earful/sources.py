@@ -1,5 +1,5 @@
 """The configured sources of every network under one supervisor, and what the pipeline says about them: each
-source's health in the store (for `earful status` and every desk) and an alert when one goes silent."""
+source's health in the store (for `earful status` and every desk) and an alert when a network goes silent."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from listener.config import NETWORKS
 from listener.health import HealthEvent
 from listener.source import Source
 from listener.supervisor import Supervisor
-from responders.silence import queue_silence_alert, silent_sources
+from responders.silence import queue_network_silence, silent_networks
 from store.clock import utcnow
 from store.health import HealthRow, record_health
 
@@ -101,27 +101,18 @@ class SourceWatch:
             record_health(rows, reporter=REPORTER, session=session)
 
     def check_silence(self, now: datetime | None = None) -> int:
-        """Queue (and try to deliver) an alert for each source silent past the limit; returns how many."""
+        """Queue (and try to deliver) an alert for each network silent past the limit: none of its sources
+        delivered and no stream of it is live (a source standing by is never silent); returns how many."""
         settings = self.pipeline.alert_settings
-        rows = {
-            row.source: row for row in health_rows(self.pipeline) if row.state not in ("disabled", "stopped")
-        }
-        quiet = silent_sources(
-            {source: row.last_event_at for source, row in rows.items()},
-            since=self.started_at,
-            settings=settings,
-            now=now or utcnow(),
+        silent = silent_networks(
+            health_rows(self.pipeline), since=self.started_at, settings=settings, now=now or utcnow()
         )
-        if not quiet:
+        if not silent:
             return 0
         queued = 0
         with self.pipeline.store.write() as session:
-            for source, since in quiet.items():
-                row = rows[source]
-                state = row.state + (f" ({row.detail})" if row.detail else "")
-                queued += len(
-                    queue_silence_alert(source, row.network, since, state, session=session, settings=settings)
-                )
+            for silence in silent:
+                queued += len(queue_network_silence(silence, session=session, settings=settings, now=now))
         if queued:
-            log.warning("%s silence alert(s) queued for %s", queued, ", ".join(sorted(quiet)))
+            log.warning("%s silence alert(s) queued for %s", queued, ", ".join(s.network for s in silent))
         return queued

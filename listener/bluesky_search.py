@@ -132,12 +132,12 @@ class SearchSource:
                 last_pass = ctx.now()
                 shown_live = live
                 if live:
-                    ctx.state(SourceState.LIVE, f"{found} found by search; {_STANDING_BY}")
+                    ctx.state(SourceState.STANDBY, f"{found} found by search; {_STANDING_BY}")
                 else:
                     ctx.state(SourceState.POLLING, f"{found} found by search; Jetstream is not streaming")
             elif live and shown_live is False:
                 shown_live = True
-                ctx.state(SourceState.LIVE, _STANDING_BY)
+                ctx.state(SourceState.STANDBY, _STANDING_BY)
             ctx.alive()
             if ctx.wait(min(self.settings.poll_seconds, self.stall_after / 3)):
                 return
