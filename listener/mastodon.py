@@ -1,8 +1,14 @@
 """Mastodon: hashtag streams and the account's mentions, as sources the supervisor runs.
 
 Each source is one SSE stream opened with Mastodon.py (`/api/v1/streaming/hashtag?tag=` or
-`/api/v1/streaming/user/notification`), with its own cursor (`mastodon:tag:<tag>`, `mastodon:notifications`):
-the newest status id (notification id) stored with nothing missing before it.
+`/api/v1/streaming/user`), with its own cursor (`mastodon:tag:<tag>`, `mastodon:notifications`): the newest
+status id (notification id) stored with nothing missing before it.
+
+The account's source reads the `user` stream, not `user/notification`: besides the notifications it carries the
+account's home timeline, which holds the account's own statuses. That is how a reply the brand posted (from the
+desk, or from any Mastodon app) comes back into its thread when it carries none of the streamed hashtags. Other
+accounts' statuses on that timeline are left to the hashtag sources. Each backfill also reads the newest page
+of the account's own statuses.
 
 Each session opens the stream, then backfills over REST from the cursor, delivering stream statuses without
 a cursor until the backfill has caught up (listener/mastodon_source.py says why that loses nothing).
@@ -20,11 +26,18 @@ from typing import Any
 from mastodon import MastodonError
 
 from listener.config import BrandSettings, MastodonSettings
-from listener.mastodon_normalise import Audience, Conversations, Malformed, hashtags_in_terms, parse_id
+from listener.mastodon_normalise import (
+    Audience,
+    Conversations,
+    Malformed,
+    hashtags_in_terms,
+    id_order,
+    parse_id,
+)
 from listener.mastodon_sender import MastodonSender, SendError
 from listener.mastodon_source import MASTODON_POLICY, PAGE, MastodonSource, body_list
 from listener.mastodon_stream import SSEReader
-from listener.parsing import ascii_digits
+from listener.parsing import ascii_digits, raw_bytes
 from listener.source import Source, SourceContext
 from store.errors import UserError
 
@@ -100,10 +113,12 @@ class HashtagSource(MastodonSource):
 class NotificationSource(MastodonSource):
     what = "notification stream"
     event = "notification"
+    also = frozenset({"update"})  # the home timeline: the account's own statuses among them
 
     def __init__(self, settings: MastodonSettings, audience: Audience, conversations: Conversations):
         super().__init__(settings, audience, conversations, "mastodon:notifications")
         self.account: str | None = None
+        self.account_id: str | None = None
 
     def _prepare(self, ctx: SourceContext) -> None:
         # Whose mentions these are: the brand owning the token's account (or the first brand listening).
@@ -114,16 +129,35 @@ class NotificationSource(MastodonSource):
         last = self._http.last()
         body = last.json() if last is not None else {}
         self.account = str(body.get("acct") or "") if isinstance(body, dict) else ""
+        self.account_id = str(body.get("id") or "") or None if isinstance(body, dict) else None
         self.fallback_brand = self.audience.owner(self.account) or self.audience.brands[0].name
 
     def _open(self, reader: SSEReader) -> Any:
-        return self.api.stream_user_notifications(reader, run_async=True, timeout=self.settings.read_timeout)
+        return self.api.stream_user(reader, run_async=True, timeout=self.settings.read_timeout)
+
+    def _backfill(self, ctx: SourceContext) -> int:
+        count = super()._backfill(ctx)
+        if self.account_id and self.audience.owner(self.account or "") and not ctx.stopping.is_set():
+            # The account's newest statuses: a reply posted while the stream was down. Never with a cursor (the
+            # cursor is the notifications'); a status already stored changes nothing.
+            try:
+                self.api.account_statuses(self.account_id, limit=PAGE)
+            except MastodonError as exc:
+                raise self._rest_error(exc, "account's statuses") from None
+            for item in sorted(body_list(self._http), key=lambda item: id_order(str(item.get("id")))):
+                count += self.handle(ctx, item, raw_bytes(item), backfill=False)
+        return count
 
     def _fetch(self, **bounds: str | None) -> list[dict[str, Any]]:
         self.api.notifications(types=["mention"], limit=PAGE, **bounds)
         return body_list(self._http)
 
     def _item(self, item: dict[str, Any]) -> tuple[str, Any] | None:
+        if isinstance(item, dict) and "type" not in item and isinstance(item.get("account"), dict):
+            # A status of the home timeline: only the account's own are this source's.
+            if self.account_id is None or str(item["account"].get("id")) != self.account_id:
+                return None
+            return parse_id(item.get("id"), "status id"), item
         if not isinstance(item, dict) or item.get("id") is None:
             raise Malformed("a notification without an id")
         notification = parse_id(item["id"], "notification id")

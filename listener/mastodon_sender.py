@@ -1,5 +1,8 @@
 """Posting a reply on Mastodon as the brand's account, and finding one already posted.
 
+A reply starts with the @mentions Mastodon's web client writes (store/reply_address.py): the customer is
+notified only when named. It has the visibility of the status it answers when that is narrower than public.
+
 A retried send posts once twice over: the `Idempotency-Key` is derived from (status replied to, text), so
 Mastodon answers a repeat within its hour of memory with the status it already created; after that,
 `find_reply` looks among the status's replies (`/context` descendants) before the outbox posts again."""
@@ -18,6 +21,7 @@ from listener.mastodon_normalise import html_to_text
 from listener.mastodon_stream import RecordingSession
 from listener.sending import SendError
 from store.errors import UserError
+from store.reply_address import addressed, reply_mentions, reply_visibility, without_leading_mentions
 
 __all__ = ["MastodonSender", "SendError", "idempotency_key"]
 
@@ -31,8 +35,9 @@ def idempotency_key(in_reply_to_native_id: str, text: str) -> str:
 
 
 def _same_text(posted_html: str, wanted: str) -> bool:
+    # Mastodon shows a remote mention as @name only; a reply is the same whichever @mentions lead it.
     def norm(text: str) -> str:
-        return _SPACE.sub(" ", text).strip()
+        return _SPACE.sub(" ", without_leading_mentions(text)).strip()
 
     return norm(html_to_text(posted_html)) == norm(wanted)
 
@@ -64,6 +69,7 @@ class MastodonSender:
             user_agent="earful (social listening desk)",
         )
         self._account: str | None = None
+        self._privacy: str | None = None
 
     def account(self) -> str | None:
         """The account the token posts as (`acct`, asked of the server once), or None if it cannot say now."""
@@ -75,15 +81,24 @@ class MastodonSender:
             body = self._body()
             acct = body.get("acct") if isinstance(body, dict) else None
             self._account = str(acct) if acct else None
+            source = body.get("source") if isinstance(body, dict) else None
+            self._privacy = source.get("privacy") if isinstance(source, dict) else None
         return self._account
 
     def send_reply(self, text: str, in_reply_to_native_id: str) -> str:
-        """Post `text` as a reply and return the new status's id. The same reply twice posts once."""
+        """Post `text` as a reply, addressed to the people of the status it answers, and return the new status's
+        id. The same reply twice posts once."""
+        self._call("Mastodon could not show the status to answer", self.api.status, in_reply_to_native_id)
+        replied_to = self._body()
+        replied_to = replied_to if isinstance(replied_to, dict) else {}
+        own = self.account()
+        accts = reply_mentions(replied_to, [own] if own else [])
         self._call(
             "Mastodon refused the reply",
             self.api.status_post,
-            text,
+            addressed(text, accts),
             in_reply_to_id=in_reply_to_native_id,
+            visibility=reply_visibility(replied_to.get("visibility"), self._privacy or "public"),
             idempotency_key=idempotency_key(in_reply_to_native_id, text),
         )
         body = self._body()

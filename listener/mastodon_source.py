@@ -139,6 +139,7 @@ class MastodonSource:
     policy = MASTODON_POLICY
     what = "stream"
     event = "update"  # the SSE event that carries this source's items
+    also: frozenset[str] = frozenset()  # other events of its stream it takes (handed to `_item` the same way)
 
     def __init__(
         self, settings: MastodonSettings, audience: Audience, conversations: Conversations, name: str
@@ -440,7 +441,7 @@ class _StreamEvents:
         self.ctx.event()
         if name in _IGNORED_EVENTS:
             return
-        if name != self.source.event:
+        if name != self.source.event and name not in self.source.also:
             log.warning("%s: Mastodon sent an unexpected %r event", self.source.name, name)
             self.on_malformed(f"an event earful does not expect here: {name!r}", raw)
             return

@@ -6,9 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from responders import triage
+from sqlmodel import Session
+
+from responders import reply_actions, triage
+from responders.composing import Seen, address, changes_since, own_handles, seen_in
 from responders.outbox import Outbox, queue_reply
-from responders.templates import SavedReply, first_name
+from responders.templates import Filled, SavedReply, first_name
 from responders.triage import BulkResult, clean_note
 from store import Store
 from store.clock import utcnow
@@ -20,10 +23,12 @@ from store.desk_actions import (
     saved_reply_uses,
     touch_presence,
 )
-from store.models import Reply, Thread, ThreadNote
+from store.drafts import discard_draft, get_draft, save_draft
+from store.models import Draft, Mention, Reply, Thread, ThreadNote
 from store.queries import InboxFilter, InboxRow, ThreadView, inbox, last_change, thread_view, view_counts
+from store.reply_length import Length, reply_length
 
-__all__ = ["VIEWS", "ActivityBucket", "BulkResult", "Desk", "InboxFilter"]
+__all__ = ["VIEWS", "ActivityBucket", "BulkResult", "Desk", "Filled", "InboxFilter", "Length", "Seen"]
 
 # The sidebar lists them in this order. A snoozed thread leaves every working view until it wakes.
 VIEWS: dict[str, str] = {
@@ -152,6 +157,10 @@ class Desk:
     def fill(self, saved: SavedReply, view: ThreadView) -> str:
         return saved.fill(self.variables(view))
 
+    def filled(self, saved: SavedReply, view: ThreadView) -> Filled:
+        """The saved reply filled from the thread, with where the responder types next."""
+        return saved.filled(self.variables(view))
+
     def variables(self, view: ThreadView) -> dict[str, str]:
         """What a saved reply may use: a customer is never asked for what they already told us."""
         values = {"agent": self.responder, "brand": view.thread.brand}
@@ -172,9 +181,18 @@ class Desk:
         return values
 
     def reply(self, thread_id: int, text: str, *, template: str | None = None) -> Reply:
-        """Queue the reply, then send it. A failure leaves it queued in the outbox with the reason."""
+        """Queue the reply (my draft on the thread goes with it), then send it. A failure leaves it queued in the
+        outbox with the reason."""
         with self.store.write() as session:
-            reply = queue_reply(thread_id, text, responder=self.responder, session=session, template=template)
+            reply = queue_reply(
+                thread_id,
+                text,
+                responder=self.responder,
+                session=session,
+                template=template,
+                address=lambda thread, target, text: self._address(thread, target, text, session),
+            )
+            discard_draft(thread_id, self.responder, session=session)
             # Whoever answers a thread holds it, unless a colleague already does.
             thread = session.get(Thread, thread_id)
             if thread is not None and thread.assignee is None:
@@ -183,3 +201,58 @@ class Desk:
         assert reply.id is not None
         sent = self.outbox.flush([reply.id])
         return sent[0] if sent else reply
+
+    def _address(self, thread: Thread, target: Mention, text: str, session: Session) -> str:
+        assert thread.id is not None
+        own = [self.outbox.own_handle(thread), *own_handles(thread.id, session=session)]
+        return address(thread.network, text, target, own)
+
+    def outgoing(self, view: ThreadView, text: str) -> tuple[str, Length]:
+        """The reply as it would be posted (addressed as the network needs) and its length as the network
+        counts it: what the reply box shows while the responder types. No database call: from the view."""
+        own = [self.outbox.own_handle(view.thread), *(i.handle for m, i in view.messages if m.is_own)]
+        posted = address(view.thread.network, text.strip(), view.latest_inbound(), own)
+        return posted, reply_length(view.thread.network, posted)
+
+    def seen(self, view: ThreadView) -> Seen:
+        return seen_in(view)
+
+    def changes_since(self, seen: Seen) -> list[str]:
+        """What arrived on the thread since `seen`, and whether a colleague holds it: asked before sending."""
+        with self.store.read() as session:
+            return changes_since(seen, self.responder, session=session)
+
+    def retry_reply(self, reply_id: int) -> Reply:
+        """Send a failed reply again (raises ReplyNotChangeable if it is not failed)."""
+        with self.store.write() as session:
+            reply = reply_actions.retry_reply(reply_id, session=session)
+        sent = self.outbox.flush([reply_id])
+        return sent[0] if sent else reply
+
+    def cancel_reply(self, reply_id: int) -> Reply:
+        """Take back a failed or untried reply: it is never sent."""
+        with self.store.write() as session:
+            return reply_actions.cancel_reply(reply_id, session=session)
+
+    def draft(self, thread_id: int) -> Draft | None:
+        with self.store.read() as session:
+            return get_draft(thread_id, self.responder, session=session)
+
+    def save_draft(
+        self, thread_id: int, text: str, *, mode: str = "reply", template: str | None = None
+    ) -> None:
+        """Keep what I typed on the thread (empty: no draft)."""
+        with self.store.write() as session:
+            save_draft(
+                thread_id,
+                self.responder,
+                text,
+                mode=mode,
+                template=template,
+                session=session,
+                now=self.clock(),
+            )
+
+    def discard_draft(self, thread_id: int) -> bool:
+        with self.store.write() as session:
+            return discard_draft(thread_id, self.responder, session=session)

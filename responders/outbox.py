@@ -32,15 +32,17 @@ from typing import Any, Protocol
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from responders.templates import unfilled
 from store import Store
 from store.clock import as_utc, utcnow
 from store.models import Mention, Reply, ReplyStatus, Thread
+from store.reply_length import LIMITS, reply_length
 from store.threads import apply_outbound
 
 log = logging.getLogger(__name__)
 
-# What each network accepts in one post (characters as the network counts them, near enough for a warning).
-LENGTH_LIMITS = {"x": 280, "mastodon": 500, "bluesky": 300, "reddit": 10_000}
+# What each network accepts in one post, counted as that network counts (store.reply_length).
+LENGTH_LIMITS = LIMITS
 # Longer than any send and look can take (each network call gives up after its timeout, 30 s by default), so a
 # live sender on another machine never loses its claim mid-send.
 LEASE_SECONDS = 300.0
@@ -59,24 +61,34 @@ class ReplyRejected(ValueError):
 
 
 def queue_reply(
-    thread_id: int, text: str, *, responder: str, session: Session, template: str | None = None
+    thread_id: int,
+    text: str,
+    *,
+    responder: str,
+    session: Session,
+    template: str | None = None,
+    address: Callable[[Thread, Mention, str], str] | None = None,
 ) -> Reply:
+    """Queue `text` as the reply to the thread's newest customer message. `address` turns it into the text as
+    posted (the @mentions a network needs to notify anyone); what is checked and stored is that text."""
     thread = session.get(Thread, thread_id)
     if thread is None:
         raise LookupError(f"no thread {thread_id}")
     text = text.strip()
     if not text:
         raise ReplyRejected("the reply is empty")
-    limit = LENGTH_LIMITS.get(thread.network)
-    if limit is not None and len(text) > limit:
-        raise ReplyRejected(f"{len(text)} characters; {thread.network} takes at most {limit}")
-    target = session.exec(
-        select(Mention)
-        .where(Mention.thread_id == thread_id, Mention.is_own == False)  # noqa: E712
-        .order_by(col(Mention.created_at).desc(), col(Mention.id).desc())
-    ).first()
+    blanks = unfilled(text)
+    if blanks:
+        # A saved reply's {variable} the thread could not fill would reach the customer as written.
+        raise ReplyRejected(f"fill in {', '.join('{' + b + '}' for b in blanks)} first; nothing was sent")
+    target = latest_inbound(thread_id, session=session)
     if target is None or target.id is None:
         raise ReplyRejected("this thread has no customer message to answer")
+    if address is not None:
+        text = address(thread, target, text)
+    refused = reply_length(thread.network, text).refused
+    if refused:
+        raise ReplyRejected(refused)
     reply = Reply(
         thread_id=thread_id,
         in_reply_to_id=target.id,
@@ -88,6 +100,15 @@ def queue_reply(
     session.add(reply)
     session.flush()
     return reply
+
+
+def latest_inbound(thread_id: int, *, session: Session) -> Mention | None:
+    """The customer message a reply answers: the thread's newest."""
+    return session.exec(
+        select(Mention)
+        .where(Mention.thread_id == thread_id, Mention.is_own == False)  # noqa: E712
+        .order_by(col(Mention.created_at).desc(), col(Mention.id).desc())
+    ).first()
 
 
 class Outbox:

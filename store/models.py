@@ -30,6 +30,8 @@ class ReplyStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    # Taken back by a responder before it went out (only a queued or failed one can be: never on the network).
+    CANCELLED = "cancelled"
 
 
 class Customer(SQLModel, table=True):
@@ -304,3 +306,19 @@ class CustomerMerge(SQLModel, table=True):
     responder: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     undone_at: datetime | None = None
+
+
+class Draft(SQLModel, table=True):
+    """What a responder has typed on a thread and not sent yet: kept until it is sent or discarded, so leaving the
+    thread, a crash or a restart loses nothing."""
+
+    __table_args__ = (UniqueConstraint("thread_id", "responder", name="uq_draft_thread_responder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="thread.id", index=True)
+    responder: str = Field(max_length=100)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # "reply" (to the customer) or "note" (internal); the saved reply it started from, if any.
+    mode: str = Field(default="reply", max_length=20)
+    template: str | None = Field(default=None, max_length=100)
+    updated_at: datetime = Field(default_factory=utcnow)

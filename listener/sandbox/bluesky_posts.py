@@ -156,7 +156,8 @@ class Network:
                 raise ValueError(f"Could not locate record: {parent_uri}")
         langs = record.get("langs")
         lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
-        return self._new(text, author, parent, lang, "reply", root=root)
+        # Kept as written, as a PDS keeps it: its facets (mentions, links) are what the app shows and notifies.
+        return self._new(text, author, parent, lang, "reply", root=root, as_written=record)
 
     def _new(
         self,

@@ -4,7 +4,10 @@ It replays the bundled customer-support conversations as Mastodon statuses: each
 account, customers are `user<id>@example.social`, and every status of a conversation with a brand carries that
 brand's hashtag (the brand handle, lower-cased), so `/api/v1/streaming/hashtag?tag=delta` carries Delta's
 conversations, both sides. A status that mentions the token's account (`account`) also becomes a `mention`
-notification on `/api/v1/streaming/user/notification` and `/api/v1/notifications`.
+notification on `/api/v1/streaming/user/notification`, `/api/v1/streaming/user` and `/api/v1/notifications`.
+As on a real server, the `user` stream also carries the account's home timeline, which holds its own statuses
+(`update` events): a reply posted through the API comes back on it, hashtag or not; `/api/v1/accounts/:id/statuses`
+lists them too.
 
 Scriptable from a test like the X sandbox: push, advance, pause/resume, keepalive, drop, stall, refuse the next
 connects, malformed events, error frames, the rate-limit budget. Every scripting method is safe from any
@@ -158,6 +161,10 @@ class MastodonSandbox(ReplayingServer[Status]):
     def status(self, status_id: str) -> Status | None:
         return self._by_id.get(status_id)
 
+    def by_account(self, account_id: str) -> list[Status]:
+        """An account's statuses, oldest first (`/api/v1/accounts/:id/statuses`)."""
+        return [s for s in self._statuses if s.author.id == account_id]
+
     def tagged(self, tag: str) -> list[Status]:
         """The statuses a complete collector of `#tag` must end up with, oldest first."""
         return [s for s in self._statuses if tag.lower() in s.tags]
@@ -299,12 +306,19 @@ class MastodonSandbox(ReplayingServer[Status]):
         return status
 
     def post_status(
-        self, text: str, *, in_reply_to_id: str | None, lang: str | None, idempotency_key: str | None
+        self,
+        text: str,
+        *,
+        in_reply_to_id: str | None,
+        lang: str | None,
+        idempotency_key: str | None,
+        visibility: str = "public",
     ) -> Status:
         if idempotency_key and idempotency_key in self._idempotent:
             return self._idempotent[idempotency_key]
-        status = self.new_status(
-            text, self.account_user, self._by_id.get(in_reply_to_id or ""), lang, "reply"
+        status = replace(
+            self.new_status(text, self.account_user, self._by_id.get(in_reply_to_id or ""), lang, "reply"),
+            visibility=visibility,
         )
         if idempotency_key:
             self._idempotent[idempotency_key] = status
@@ -337,6 +351,9 @@ class MastodonSandbox(ReplayingServer[Status]):
             event = self.framing.write(sse_event("update", self.render(status)))
             for tag in status.tags:
                 self.streams.send("hashtag", tag, event, status.id)
+            if status.author == self.account_user:
+                # The account's home timeline holds its own statuses: Mastodon streams them to its `user` stream.
+                self.streams.send("user", None, event, status.id)
         if self.account_user in status.mentions and status.author != self.account_user:
             new_id, ms = self._notification_ids.next()
             notification = Notification(str(new_id), status, from_ms(ms))
@@ -345,6 +362,7 @@ class MastodonSandbox(ReplayingServer[Status]):
                 payload = notification.render(self.base_url, self.resolve)
                 event = self.framing.write(sse_event("notification", payload))
                 self.streams.send("notification", None, event, status.id)
+                self.streams.send("user", None, event, status.id)
 
 
 def sandbox_settings(base_url: str, **overrides: Any) -> MastodonSettings:

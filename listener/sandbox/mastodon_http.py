@@ -1,5 +1,6 @@
 """The Mastodon sandbox's HTTP side: auth, the request log, the rate-limit budget, and the REST endpoints
-(instance, verify_credentials, hashtag timeline, notifications, statuses, context, posting)."""
+(instance, verify_credentials, hashtag timeline, notifications, an account's statuses, statuses, context,
+posting)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from listener.sandbox import wire
 from listener.sandbox.mastodon_wire import iso_us, render_account
+from store.reply_length import LIMITS, mastodon_length
 
 if TYPE_CHECKING:
     from listener.sandbox.mastodon import MastodonSandbox
@@ -212,18 +214,29 @@ def routes(sandbox: MastodonSandbox) -> list[web.RouteDef]:
         text = str(form.get("status") or "")
         if not text.strip():
             return error(422, "Validation failed: Text can't be blank")
-        if len(text) > 500:
+        if mastodon_length(text) > LIMITS["mastodon"]:
             return error(422, "Validation failed: Text character limit of 500 exceeded")
         reply_to = form.get("in_reply_to_id")
         if reply_to and sandbox.status(str(reply_to)) is None:
             return error(404, "Record not found")
+        visibility = str(form.get("visibility") or "public")
+        if visibility not in ("public", "unlisted", "private", "direct"):
+            return error(422, "Validation failed: Visibility is not included in the list")
         status = sandbox.post_status(
             text,
             in_reply_to_id=str(reply_to) if reply_to else None,
             lang=str(form.get("language") or "en"),
             idempotency_key=request.headers.get("Idempotency-Key"),
+            visibility=visibility,
         )
         return _json(sandbox.render(status))
+
+    async def account_statuses(request: web.Request) -> web.Response:
+        if (refusal := check_auth(sandbox, request)) is not None:
+            return refusal
+        statuses = sandbox.by_account(request.match_info["id"])
+        chosen, headers = page(statuses, lambda s: s.id, request.query, f"{sandbox.base_url}{request.path}")
+        return _json([sandbox.render(s) for s in chosen], headers=headers)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         if (refusal := check_auth(sandbox, request)) is not None:
@@ -232,13 +245,12 @@ def routes(sandbox: MastodonSandbox) -> list[web.RouteDef]:
         tag = request.query.get("tag")
         if kind in ("hashtag", "hashtag/local") and not tag:
             return error(400, "No tag for stream provided")
-        if kind not in ("hashtag", "hashtag/local", "user/notification"):
+        if kind not in ("hashtag", "hashtag/local", "user/notification", "user"):
             return error(404, "Unknown stream type")
         if (failure := sandbox.next_connect_failure()) is not None:
             return failure
-        return await sandbox.streams.serve(
-            request, "notification" if kind.startswith("user") else "hashtag", tag
-        )
+        which = {"user/notification": "notification", "user": "user"}.get(kind, "hashtag")
+        return await sandbox.streams.serve(request, which, tag if which == "hashtag" else None)
 
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="OK")
@@ -251,9 +263,10 @@ def routes(sandbox: MastodonSandbox) -> list[web.RouteDef]:
         web.get("/api/v1/accounts/verify_credentials", verify_credentials),
         web.get("/api/v1/timelines/tag/{tag}", tag_timeline),
         web.get("/api/v1/notifications", notifications),
+        web.get("/api/v1/accounts/{id:\\d+}/statuses", account_statuses),
         web.get("/api/v1/statuses/{id:\\d+}", get_status),
         web.get("/api/v1/statuses/{id:\\d+}/context", context),
         web.post("/api/v1/statuses", post_status),
         web.get("/api/v1/streaming/health", health),
-        web.get("/api/v1/streaming/{kind:hashtag|hashtag/local|user/notification}", stream),
+        web.get("/api/v1/streaming/{kind:hashtag|hashtag/local|user/notification|user}", stream),
     ]

@@ -17,7 +17,7 @@ from listener.sandbox.streaming import Hub, Stream
 class _Stream(Stream):
     def __init__(self, kind: str, tag: str | None, request: web.Request) -> None:
         super().__init__(request)
-        self.kind = kind  # "hashtag" or "notification"
+        self.kind = kind  # "hashtag", "notification" or "user" (home timeline and notifications)
         self.tag = tag
 
 

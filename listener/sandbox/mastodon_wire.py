@@ -56,6 +56,8 @@ class Status:
     mentions: tuple[SandboxUser, ...] = ()
     # "replay", "push" or "reply" (posted through POST /api/v1/statuses).
     origin: str = "replay"
+    # public, unlisted, private (followers only) or direct, as its author posted it.
+    visibility: str = "public"
     # Written over the rendered JSON: what a remote server federated that no Mastodon would write itself.
     fields: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
@@ -178,7 +180,7 @@ def render_status(
         "in_reply_to_account_id": status.in_reply_to_account.id if status.in_reply_to_account else None,
         "sensitive": False,
         "spoiler_text": "",
-        "visibility": "public",
+        "visibility": status.visibility,
         "language": status.lang,
         "uri": url if not local else f"{base_url}/users/{username(status.author)}/statuses/{status.id}",
         "url": url,

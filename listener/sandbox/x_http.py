@@ -16,6 +16,7 @@ from listener.sandbox import wire
 from listener.sandbox.replay import SandboxTweet, iso_ms
 from listener.sandbox.x_wire import Fields, auth_kind, includes_for, invalid_request, problem, render_tweet
 from listener.terms import QueryError, compile_query
+from store.reply_length import LIMITS, x_weighted_length
 
 if TYPE_CHECKING:
     from listener.sandbox.x import XSandbox
@@ -358,6 +359,10 @@ def _create(sandbox: XSandbox, body: dict[str, Any]) -> web.Response:
             "or start the sandbox with account=..."
         )
         return _json(invalid_request(message, "reply"), 400)
+    if x_weighted_length(text) > LIMITS["x"]:
+        # X counts weighted length (twitter-text), not characters: CJK and emoji weigh 2, a URL 23.
+        detail = "Your Tweet text is too long. For more information on how X counts, see twitter-text."
+        return _json(problem("Forbidden", detail, 403), 403)
     if any(t.author.username.casefold() == author.casefold() and t.text == text for t in sandbox.replies):
         detail = "You are not allowed to create a Tweet with duplicate content."
         return _json(problem("Forbidden", detail, 403), 403)

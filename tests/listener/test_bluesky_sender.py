@@ -79,3 +79,18 @@ def test_errors_say_whether_a_retry_can_help(thread, bluesky_server):
 def test_a_sender_needs_the_brand_account_credentials():
     with pytest.raises(ValueError, match="app_password"):
         BlueskySender(sandbox_settings("http://127.0.0.1:1", app_password=None))
+
+
+def test_a_reply_naming_the_customer_carries_the_mention_facet_bluesky_notifies_by(thread):
+    """Bluesky notifies an account named in a post only through a mention facet (the handle's DID over its
+    bytes); the PDS keeps the record as the sender wrote it."""
+    sandbox, sender, root, deeper = thread
+    text = "Héllo @ann.bsky.social, your bag is on its way."
+    reply = sandbox.post(sender.send_reply(text, deeper.uri))
+    assert reply is not None and reply.as_written is not None
+    (facet,) = reply.as_written["facets"]
+    start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
+    assert text.encode()[start:end] == b"@ann.bsky.social"
+    assert facet["features"] == [{"$type": "app.bsky.richtext.facet#mention", "did": root.author.did}]
+    assert reply.as_written["reply"]["parent"]["uri"] == deeper.uri
+    assert reply.as_written["reply"]["root"]["uri"] == root.uri

@@ -116,3 +116,62 @@ def test_replies_the_network_cannot_take_are_refused_before_queueing(any_store, 
         queue_reply(thread_id, "x" * 281, responder="alice", session=s)
     with pytest.raises(ReplyRejected, match="empty"), any_store.write() as s:
         queue_reply(thread_id, "   ", responder="alice", session=s)
+
+
+def test_a_reply_with_a_blank_or_too_long_for_x_is_refused_before_queueing(any_store, complaint):
+    thread_id, _ = complaint
+    with pytest.raises(ReplyRejected, match=r"fill in \{order\} first"), any_store.write() as s:
+        queue_reply(thread_id, "Refund for order {order} started", responder="alice", session=s)
+    # 141 CJK characters are 282 of X's weighted 280.
+    with pytest.raises(ReplyRejected, match="282 weighted characters"), any_store.write() as s:
+        queue_reply(thread_id, "返" * 141, responder="alice", session=s)
+    with any_store.read() as s:
+        assert s.exec(select(Reply)).all() == []
+
+
+def test_a_failed_reply_is_retried_once_or_cancelled_and_a_claimed_one_is_left_alone(
+    any_store, sandbox, sender, complaint
+):
+    """retry_reply and cancel_reply move a reply only from a state no sender holds: one in "sending" belongs to
+    its sender (it may be on the network), and one tried already may be there too."""
+    from responders.reply_actions import ReplyNotChangeable, cancel_reply, retry_reply
+
+    thread_id, _ = complaint
+    outbox = Outbox(any_store, {"x": sender}, max_attempts=1, own_handle=lambda _t: "AcmeSupport")
+    with any_store.write() as s:
+        first = queue_reply(thread_id, "Refund started", responder="alice", session=s)
+    sandbox.fail_next_calls("tweets", 503)
+    [failed] = outbox.flush()
+    assert failed.status == "failed" and sandbox.replies == []
+
+    with any_store.write() as s:
+        assert retry_reply(rid(failed), session=s).status == "queued"
+    [sent] = outbox.flush()
+    assert sent.status == "sent" and [r.text for r in sandbox.replies] == ["Refund started"]
+    with pytest.raises(ReplyNotChangeable, match="sent already"), any_store.write() as s:
+        cancel_reply(rid(first), session=s)
+
+    with any_store.write() as s:
+        second = queue_reply(thread_id, "And another thing", responder="alice", session=s)
+        second.status = "sending"  # a sender has claimed it and is on the network right now
+    for action in (retry_reply, cancel_reply):
+        with pytest.raises(ReplyNotChangeable, match="being sent right now"), any_store.write() as s:
+            action(rid(second), session=s)
+
+    with any_store.write() as s:
+        tried = queue_reply(thread_id, "Tried once", responder="alice", session=s)
+        tried.attempts = 1  # queued again after an attempt whose outcome is unknown
+    with pytest.raises(ReplyNotChangeable, match="may have reached the network"), any_store.write() as s:
+        cancel_reply(rid(tried), session=s)
+
+    with any_store.write() as s:
+        untried = queue_reply(thread_id, "Never mind", responder="alice", session=s)
+    with any_store.write() as s:
+        assert cancel_reply(rid(untried), session=s).status == "cancelled"
+    assert all(r.id != rid(untried) for r in outbox.flush([rid(untried)]))
+    assert "Never mind" not in [r.text for r in sandbox.replies]
+
+
+def rid(reply: Reply) -> int:
+    assert reply.id is not None
+    return reply.id

@@ -44,5 +44,24 @@ def test_the_desk_fills_the_order_the_customer_gave_in_an_earlier_message(sqlite
         thread_id = save_mentions([first, later], session=s).stored[0].thread_id
     desk = Desk(store=sqlite_store, responder="alice", outbox=Outbox(sqlite_store, {}))
     view = desk.thread(thread_id)
+    assert view is not None
     text = SavedReply("sorry", "Hi {name}, checking order {order} now. ^{agent}").fill(desk.variables(view))
     assert text == "Hi Jane, checking order #4451 now. ^alice"
+
+
+def test_a_filled_reply_says_where_the_responder_types_next():
+    from responders.templates import unfilled
+
+    refund = SavedReply("refund", "Hi {name}, refund for order {order} started. ^{agent}")
+    filled = refund.filled({"name": "Ann", "agent": "alice"})
+    start, end = filled.cursor
+    assert filled.text[start:end] == "{order}" and filled.blanks == ("order",)
+    assert unfilled(filled.text) == ["order"]
+
+    thanks = SavedReply("thanks", "Thanks so much, {name}! ^{agent}").filled(
+        {"name": "Ann", "agent": "alice"}
+    )
+    start, end = thanks.cursor
+    assert start == end and thanks.text[:start] == "Thanks so much, Ann!" and thanks.text[start:] == " ^alice"
+    plain = SavedReply("plain", "Hello {name}").filled({"name": "Bo"})
+    assert plain.cursor == (8, 8) and plain.blanks == ()
