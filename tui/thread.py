@@ -1,43 +1,49 @@
-"""One thread: the whole conversation, the customer's record beside it, and the reply box."""
+"""One thread: the whole conversation, the customer's record beside it, and the reply box (tui/composer.py).
+A reply that did not go out shows why, and can be sent again or taken back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from sqlalchemy.exc import DBAPIError
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Static, TextArea
 
-from responders.outbox import LENGTH_LIMITS, ReplyRejected
+from responders.reply_actions import ReplyNotChangeable
 from store import StoreUnavailable
-from store.models import Mention, Reply, ReplyStatus, ThreadNote
+from store.models import Draft, Reply, ReplyStatus
 from store.queries import ThreadView
-from tui.actions import TriageActions, database_trouble
+from tui.actions import database_trouble
 from tui.commands import THREAD, bindings
-from tui.pickers import SavedReplyPicker
-from tui.text import SENTIMENT_STYLES, ago, literal, notify_literal, tier_badge, time_left, why
+from tui.composer import Composer
+from tui.text import literal, notify_literal, tier_badge, time_left
+from tui.thread_text import customer_record, message_text, note_text, reply_text
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["ThreadScreen", "customer_record", "message_text", "note_text", "reply_text"]
 
 
 @dataclass
 class ThreadLoaded(Message):
     view: ThreadView | None
+    # My draft on the thread, read with the first load only (later loads never overwrite the box).
+    draft: Draft | None = None
+    first: bool = False
 
 
 # How often an open thread tells the other desks "I am looking at this" (they treat 30 s of silence as gone).
 PRESENCE_BEAT_SECONDS = 10.0
-NOTE_LIMIT = 5000
+# Columns below which the customer's record gives the conversation more room.
+NARROW = 100
+STUCK = (ReplyStatus.FAILED, ReplyStatus.QUEUED)
 
 
-class ThreadScreen(TriageActions):
+class ThreadScreen(Composer):
     CSS_PATH = "thread.tcss"
     COMMANDS_DECLARED = THREAD
     BINDINGS = bindings(THREAD)
@@ -46,13 +52,9 @@ class ThreadScreen(TriageActions):
     def __init__(self, thread_id: int, *, compose: bool = False) -> None:
         super().__init__()
         self.thread_id = thread_id
-        self.view: ThreadView | None = None
         self._compose_on_load = compose
-        self._template: str | None = None
         self._seen_change: datetime | None = None
-        self._sending = False
-        # "reply" sends to the customer; "note" saves an internal note nobody outside the desk sees.
-        self.mode = "reply"
+        self._draft_read = False
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -64,8 +66,11 @@ class ThreadScreen(TriageActions):
             yield VerticalScroll(Static(id="customer-record"), id="customer")
         yield Footer()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
     def on_mount(self) -> None:
-        self.query_one("#composer-help", Static).update(self._composer_help(0))
+        self._show_help()
         self.load()
         self.set_interval(self.earful.refresh_seconds, self._poll)
         self._beat()
@@ -77,15 +82,24 @@ class ThreadScreen(TriageActions):
 
     def on_unmount(self) -> None:
         desk = self.earful.desk
+        self._keep_draft()
         self.app.run_worker(
             lambda: desk.viewing(None), thread=True, group="presence-leave", exit_on_error=False
         )
+
+    def _refresh(self) -> None:
+        self.load()
 
     @work(thread=True, exclusive=True, group="thread-load")
     def load(self) -> None:
         try:
             self._seen_change = self.earful.desk.last_change()
-            self.post_message(ThreadLoaded(self.earful.desk.thread(self.thread_id)))
+            view = self.earful.desk.thread(self.thread_id)
+            first, draft = not self._draft_read, None
+            if first:
+                draft = self.earful.desk.draft(self.thread_id)
+                self._draft_read = True
+            self.post_message(ThreadLoaded(view, draft, first))
         except (DBAPIError, StoreUnavailable) as exc:
             # Keep showing what was loaded; the poll tries again on its next beat.
             self._seen_change = None
@@ -107,25 +121,37 @@ class ThreadScreen(TriageActions):
         self._render_title(message.view)
         self._render_messages(message.view)
         self.query_one("#customer-record", Static).update(customer_record(message.view))
-        # The length limit is the thread's network's, known only now.
-        composer = self.query_one(TextArea)
-        self.query_one("#composer-help", Static).update(self._composer_help(len(composer.text.strip())))
+        if message.draft is not None and not self.composer.text.strip():
+            self._restore(message.draft)
+        if self._reread:
+            self._reread = False
+            self._seen = self._seen_now()
+        # The length rule is the thread's network's, known only now.
+        self._show_help()
+        self.refresh_bindings()
         if self._compose_on_load:
             self._compose_on_load = False
             self.action_focus_composer()
+
+    # -- what is shown ---------------------------------------------------------------------------------------
 
     def _render_title(self, view: ThreadView) -> None:
         thread = view.thread
         title = Text()
         title.append_text(tier_badge(thread.tier))
         title.append(f" urgency {thread.urgency}  ", style="bold")
+        if thread.sla_due_at is not None:
+            # Next to the urgency: on a narrow window the title wraps after what matters most.
+            title.append("SLA ")
+            title.append_text(time_left(thread.sla_due_at, self.earful.desk.clock()))
+            title.append("  ")
         title.append_text(literal(f"{thread.network} · {thread.brand} · {thread.status}", one_line=True))
         # Names are cleaned when stored; a row written before that is shown safely all the same.
-        title.append_text(
-            literal(f" · {thread.assignee}", "dim", one_line=True)
-            if thread.assignee
-            else Text(" · unclaimed", "dim")
-        )
+        title.append(" · ", style="dim")
+        if thread.assignee:
+            title.append_text(literal(thread.assignee, "dim", one_line=True))
+        else:
+            title.append("unclaimed", style="dim")
         if thread.tags:
             title.append("  ")
             title.append_text(literal(" ".join(f"#{t}" for t in thread.tags), "cyan", one_line=True))
@@ -133,9 +159,6 @@ class ThreadScreen(TriageActions):
             title.append("  ◉ ", style="magenta")
             title.append_text(literal(viewer, "bold magenta", one_line=True))
             title.append(" viewing", style="magenta")
-        if thread.sla_due_at is not None:
-            title.append("  SLA ")
-            title.append_text(time_left(thread.sla_due_at, self.earful.desk.clock()))
         self.query_one("#thread-title", Static).update(title)
 
     def _render_messages(self, view: ThreadView) -> None:
@@ -153,9 +176,10 @@ class ThreadScreen(TriageActions):
             for m, identity in view.messages
         ]
         echoed = {m.native_id for m, _ in view.messages}
+        stuck = self._stuck()
         timed = [(m.created_at, w) for (m, _), w in zip(view.messages, widgets, strict=True)]
         timed += [
-            (r.created_at, Static(reply_text(r, now), classes="reply"))
+            (r.created_at, Static(reply_text(r, now, keys=self._stuck_keys(r, stuck)), classes="reply"))
             for r in view.replies
             if not r.native_id or r.native_id not in echoed
         ]
@@ -165,39 +189,39 @@ class ThreadScreen(TriageActions):
         if at_bottom:
             box.scroll_end(animate=False)
 
-    def _composer_help(self, length: int) -> Text:
-        if self.mode == "note":
-            text = Text(
-                "internal note: colleagues see it, the customer never does · ctrl+s save · esc back   "
-            )
-            text.stylize("bold yellow", 0, 13)
-            text.append(f"{length}/{NOTE_LIMIT}", style="bold red" if length > NOTE_LIMIT else "")
-            return text
-        network = self.view.thread.network if self.view else "x"
-        limit = LENGTH_LIMITS.get(network)
-        text = Text("r write · n note · s saved reply · ctrl+s send · esc back   ", style="dim")
-        if limit:
-            text.append(f"{length}/{limit} on {network}", style="bold red" if length > limit else "")
-        return text
+    def _stuck(self, *, cancel: bool = False) -> Reply | None:
+        """The newest reply of the thread that did not go out: what retry and cancel act on."""
+        replies = self.view.replies if self.view else []
+        for reply in reversed(replies):
+            if reply.status in STUCK and not (
+                cancel and reply.status == ReplyStatus.QUEUED and reply.attempts
+            ):
+                return reply
+        return None
 
-    def _set_mode(self, mode: str) -> None:
-        self.mode = mode
-        composer = self.query_one("#composer", TextArea)
-        composer.set_class(mode == "note", "note")
-        self.query_one("#composer-help", Static).update(self._composer_help(len(composer.text.strip())))
+    def _stuck_keys(self, reply: Reply, stuck: Reply | None) -> str:
+        if stuck is None or reply.id != stuck.id:
+            return ""
+        keys = [f"{self._key('retry_reply')} retry"]
+        if self._stuck(cancel=True) is not None:
+            keys.append(f"{self._key('cancel_reply')} cancel")
+        return " · ".join(keys)
 
-    def on_text_area_changed(self, event: TextArea.Changed) -> None:
-        self.query_one("#composer-help", Static).update(
-            self._composer_help(len(event.text_area.text.strip()))
-        )
-
-    def action_focus_composer(self) -> None:
-        self._set_mode("reply")
-        self.query_one("#composer", TextArea).focus()
-
-    def action_note(self) -> None:
-        self._set_mode("note")
-        self.query_one("#composer", TextArea).focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "send":
+            return self.mode == "reply"
+        if action == "save_note":
+            return self.mode == "note"
+        if action == "retry_reply":
+            return self._stuck() is not None
+        if action == "cancel_reply":
+            return self._stuck(cancel=True) is not None
+        if action == "discard_draft":
+            try:
+                return bool(self.composer.text.strip() or self._saved[0])
+            except NoMatches:
+                return False
+        return True
 
     def action_scroll_down(self) -> None:
         self.query_one("#messages", VerticalScroll).scroll_down()
@@ -208,84 +232,52 @@ class ThreadScreen(TriageActions):
     def action_customer(self) -> None:
         self.earful.open_customer_of(self.thread_id)
 
-    def action_saved_reply(self) -> None:
-        saved = list(self.earful.desk.saved_replies)
-        if not saved:
-            notify_literal(self, "No saved replies configured (config/replies.toml)", severity="warning")
-            return
-        if self.view is None:
-            return
+    # -- a reply that did not go out -------------------------------------------------------------------------
 
-        def chosen(name: str | None) -> None:
-            match = next((s for s in saved if s.name == name), None)
-            if match is None or self.view is None:
-                return
-            composer = self.query_one("#composer", TextArea)
-            self._set_mode("reply")
-            composer.text = self.earful.desk.fill(match, self.view)
-            self._template = match.name
-            composer.focus()
-            composer.move_cursor(composer.document.end)
+    def action_retry_reply(self) -> None:
+        stuck = self._stuck()
+        if stuck is not None and stuck.id is not None:
+            notify_literal(self, "Sending it again…", timeout=2)
+            self._on_stuck("retry", stuck.id)
 
-        self.app.push_screen(SavedReplyPicker(saved, self.earful.desk.saved_reply_uses()), chosen)
-
-    def action_send(self) -> None:
-        composer = self.query_one("#composer", TextArea)
-        text = composer.text.strip()
-        if not text:
-            notify_literal(self, "Write a reply first (r), or start from a saved one (s)", severity="warning")
-            return
-        if self._sending:
-            return
-        self._sending = True
-        if self.mode == "note":
-            self._save_note(text)
-        else:
-            self._send(text, self._template)
+    def action_cancel_reply(self) -> None:
+        stuck = self._stuck(cancel=True)
+        if stuck is not None and stuck.id is not None:
+            self._on_stuck("cancel", stuck.id)
 
     @work(thread=True, group="thread-send")
-    def _save_note(self, text: str) -> None:
+    def _on_stuck(self, what: str, reply_id: int) -> None:
+        desk = self.earful.desk
         try:
-            self.earful.desk.add_note(self.thread_id, text)
-        except ValueError as exc:
-            self.app.call_from_thread(self._noted, str(exc))
+            reply = desk.retry_reply(reply_id) if what == "retry" else desk.cancel_reply(reply_id)
+        except (ReplyNotChangeable, LookupError) as exc:
+            self.app.call_from_thread(notify_literal, self, f"Not changed: {exc}", severity="warning")
             return
-        self.app.call_from_thread(self._noted, None)
-
-    def _noted(self, error: str | None) -> None:
-        self._sending = False
-        if error:
-            notify_literal(self, error, severity="error")
+        except (DBAPIError, StoreUnavailable) as exc:
+            self.app.call_from_thread(
+                notify_literal, self, f"Not changed: {database_trouble(exc)}", severity="error"
+            )
             return
-        notify_literal(self, "Note saved (internal)", timeout=3)
-        self.query_one("#composer", TextArea).text = ""
-        self._set_mode("reply")
-        self.query_one("#messages", VerticalScroll).focus()
-        self.load()
+        self.app.call_from_thread(self._stuck_done, what, reply)
 
-    @work(thread=True, group="thread-send")
-    def _send(self, text: str, template: str | None) -> None:
-        try:
-            reply = self.earful.desk.reply(self.thread_id, text, template=template)
-        except ReplyRejected as exc:
-            self.app.call_from_thread(self._sent, None, f"Not sent: {exc}")
-            return
-        error = None if reply.status == ReplyStatus.SENT else f"Not sent yet ({reply.status}): {reply.error}"
-        self.app.call_from_thread(self._sent, reply, error)
-
-    def _sent(self, reply: Reply | None, error: str | None) -> None:
-        self._sending = False
-        if error:
-            notify_literal(self, error, severity="error", timeout=8)
+    def _stuck_done(self, what: str, reply: Reply) -> None:
+        if what == "cancel":
+            said = "Reply cancelled: it will not be sent"
+            if not self.composer.text.strip():
+                # What was typed is never lost: the reply's text comes back to be edited or sent again.
+                self._set_mode("reply")
+                self.composer.text = reply.text
+                said += "; its text is back in the reply box"
+            notify_literal(self, said, timeout=5)
+        elif reply.status == ReplyStatus.SENT:
+            notify_literal(self, "Reply sent", timeout=3)
         else:
-            assert reply is not None
-            network = self.view.thread.network if self.view else "the network"
-            notify_literal(self, f"Reply sent on {network}", timeout=3)
-            composer = self.query_one("#composer", TextArea)
-            composer.text = ""
-            self._template = None
-            self.query_one("#messages", VerticalScroll).focus()
+            notify_literal(
+                self, f"Still not sent ({reply.status}): {reply.error}", severity="error", timeout=8
+            )
         self.load()
+
+    # -- leaving ---------------------------------------------------------------------------------------------
 
     def targets(self) -> list[int]:
         return [self.thread_id]
@@ -299,95 +291,9 @@ class ThreadScreen(TriageActions):
             self.load()
 
     def action_back(self) -> None:
-        composer = self.query_one("#composer", TextArea)
-        if composer.has_focus and composer.text.strip():
-            # Leaving the reply box keeps the draft; a second escape leaves the thread.
+        self._keep_draft()
+        if self.composer.has_focus and self.composer.text.strip():
+            # Leaving the reply box keeps the draft; a second escape leaves the thread (the draft stays kept).
             self.query_one("#messages", VerticalScroll).focus()
             return
         self.dismiss()
-
-
-def message_text(mention: Mention, handle: str, reply: Reply | None = None, *, now: datetime) -> Text:
-    head = Text()
-    head.append_text(
-        literal(
-            f"@{handle}" if handle else "unknown", "bold cyan" if mention.is_own else "bold", one_line=True
-        )
-    )
-    head.append(f"  {ago(mention.created_at, now)} ago", style="dim")
-    if reply is not None:
-        head.append_text(literal(f"  sent by {reply.responder} from earful", "cyan", one_line=True))
-    if not mention.is_own and mention.sentiment:
-        head.append(f"  {mention.sentiment}", style=SENTIMENT_STYLES.get(mention.sentiment, ""))
-        if mention.complaint is not None:
-            head.append(f"  complaint {mention.complaint:.0%}", style="dim")
-        if mention.severity_label and mention.severity:
-            head.append(f"  {mention.severity_label}", style="dim")
-        head.append("  ")
-        head.append_text(tier_badge(mention.urgency_tier))
-        head.append(f" {mention.urgency}", style="bold")
-    if not mention.is_own and (mention.explanation or mention.risks):
-        head.append("\n")
-        head.append_text(why(mention.explanation, mention.risks))
-    head.append("\n")
-    head.append_text(literal(mention.text))
-    if mention.entities and not mention.is_own:
-        head.append("\n")
-        for entity in mention.entities:
-            head.append(f"{str(entity.get('label', '')).lower()} ", style="dim")
-            head.append_text(literal(str(entity.get("text", "")), "italic", one_line=True))
-            head.append("  ")
-    return head
-
-
-def reply_text(reply: Reply, now: datetime) -> Text:
-    style = {"sent": "green", "failed": "bold red"}.get(reply.status, "yellow")
-    text = Text()
-    text.append_text(literal(f"↳ {reply.responder}", "bold cyan", one_line=True))
-    text.append(f"  {reply.status}", style=style)
-    text.append(f"  {ago(reply.sent_at or reply.created_at, now)} ago", style="dim")
-    if reply.error and reply.status != ReplyStatus.SENT:
-        # The network's own words: shown as written, never as markup or a terminal escape.
-        text.append_text(literal(f": {reply.error}", style))
-    text.append("\n")
-    text.append_text(literal(reply.text))
-    return text
-
-
-def note_text(note: ThreadNote, now: datetime) -> Text:
-    text = Text()
-    text.append("note ", style="bold yellow")
-    text.append_text(literal(note.responder, "bold", one_line=True))
-    text.append(f"  {ago(note.created_at, now)} ago · internal, not sent\n", style="dim")
-    text.append_text(literal(note.text))
-    return text
-
-
-def customer_record(view: ThreadView) -> Text:
-    text = Text()
-    customer = view.customer
-    if customer is None:
-        return Text("No customer on this thread yet.", style="dim")
-    text.append_text(literal(customer.display_name or "(no name)", "bold", one_line=True))
-    text.append(f"\ntier {customer.tier} · customer since {customer.created_at:%Y-%m-%d}\n", style="dim")
-    if customer.tags:
-        text.append("tags ", style="dim")
-        text.append_text(literal(", ".join(customer.tags), one_line=True))
-        text.append("\n")
-    text.append("\nIdentities\n", style="bold underline")
-    for identity in view.identities:
-        text.append(f"{identity.network} ")
-        text.append_text(literal(f"@{identity.handle}", "bold", one_line=True))
-        text.append(f"  {identity.followers:,} followers\n", style="dim")
-    if customer.notes:
-        text.append("\nNotes\n", style="bold underline")
-        text.append_text(literal(customer.notes))
-        text.append("\n")
-    text.append(f"\nEarlier threads ({len(view.earlier_threads)})\n", style="bold underline")
-    if not view.earlier_threads:
-        text.append("none: first contact\n", style="dim")
-    for thread in view.earlier_threads[:15]:
-        text.append(f"{thread.last_activity_at:%Y-%m-%d} {thread.network} {thread.status:<8} ")
-        text.append_text(tier_badge(thread.tier))
-        text.append(f" {thread.urgency}\n")
-    return text
