@@ -11,26 +11,42 @@ from __future__ import annotations
 import getpass
 import os
 import stat
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 from platformdirs import user_config_dir
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from earful import settings_keys as keys
 from listener.config import BlueskySettings, BrandSettings, MastodonSettings, RedditSettings, XSettings
 from listener.jetstream import BusSettings
 from nlp.config import NLPSettings
 from responders.alerts import AlertSettings
 from responders.sla import SLASettings
+from responders.subscribers import Subscriber
 
 ENV_PREFIX = "EARFUL_"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config"
+# Variables of earful's that are not settings (where the settings are, data and caches, a child's job), and the
+# test suite's; any other EARFUL_ name shaped like a setting must be one.
+OTHER_VARIABLES = frozenset(
+    f"{ENV_PREFIX}{name}"
+    for name in (
+        "CONFIG", "SECRETS_FILE", "DATA_DIR", "CACHE_DIR", "ONNX_CACHE", "REPORT_EXPORT",
+        "TEST_DATABASE_URL", "TEST_NATS_URL", "HOSTILE_EXAMPLES",
+    )
+)  # fmt: skip
+# Keys a validator reads itself rather than a field: a subscriber's url_env names the variable holding its URL.
+EXTRA_KEYS: dict[type[BaseModel], frozenset[str]] = {Subscriber: frozenset({"url_env"})}
 
 
 class SettingsError(ValueError):
@@ -38,11 +54,15 @@ class SettingsError(ValueError):
 
 
 class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # None: a SQLite file in the user's data directory. For a team: postgresql+psycopg://user@host/db
     url: str | None = None
 
 
 class DeskSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     responder: str = Field(default_factory=getpass.getuser, min_length=1, max_length=100)
     replies_file: Path | None = None
     refresh_seconds: float = Field(default=1.0, gt=0, le=60)
@@ -51,6 +71,8 @@ class DeskSettings(BaseModel):
 
 
 class PipelineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     # A critical complaint should not wait behind a slow database: these bound how long one can.
     write_retry_max_seconds: float = Field(default=30.0, gt=0)
     outbox_retry_seconds: float = Field(default=15.0, gt=0)
@@ -59,6 +81,8 @@ class PipelineSettings(BaseModel):
 
 
 class DemoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     pace: float = Field(default=1.5, gt=0, description="replayed tweets per second")
     preposted: int = Field(default=120, ge=0, description="tweets already posted when the collector connects")
     history_spacing: float = Field(default=45.0, ge=0, description="seconds between those earlier tweets")
@@ -200,15 +224,134 @@ def secrets_path() -> Path | None:
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     toml_file = config_path(config)
     env_file = secrets_path()
+    text, data = read_toml(toml_file)
+    secrets = _secret_values(env_file)
+    problems = unknown_settings(data, text, toml_file, os.environ, secrets, env_file)
+    if problems:
+        raise SettingsError("\n".join(["earful's settings are not valid:", *problems]))
 
     class ConfiguredSettings(Settings):
-        model_config = SettingsConfigDict(toml_file=toml_file, env_file=env_file, env_file_encoding="utf-8")
-        secret_values: ClassVar[dict[str, str]] = _secret_values(env_file)
+        model_config = SettingsConfigDict(env_file=env_file, env_file_encoding="utf-8")
+        secret_values: ClassVar[dict[str, str]] = secrets
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The file as read and checked above, not read a second time.
+            return (
+                init_settings,
+                env_settings,
+                _OnlyFields(dotenv_settings, settings_cls),
+                InitSettingsSource(settings_cls, data),
+            )
 
     try:
         return ConfiguredSettings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(_explain(exc, toml_file)) from None
+        raise SettingsError(_explain(exc, toml_file, data)) from None
+
+
+def read_toml(path: Path | None) -> tuple[str, dict[str, Any]]:
+    """earful.toml's text and contents; a file that is not TOML is a SettingsError naming the line and column."""
+    if path is None:
+        return "", {}
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SettingsError(
+            f"{path} line {line} is not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+        ) from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(keys.toml_error(path, text, exc)) from None
+
+
+def unknown_settings(
+    data: dict[str, Any],
+    text: str,
+    toml_file: Path | None,
+    environ: Mapping[str, str],
+    secrets: Mapping[str, str],
+    env_file: Path | None,
+) -> list[str]:
+    """One line per key of earful.toml and per EARFUL_ variable that names no setting, with the nearest real one:
+    a typo would otherwise leave the default in force without a word."""
+    problems: list[str] = []
+    for unknown in keys.unknown_keys(data, keys.Shape("model", model=Settings), extra=EXTRA_KEYS):
+        problems.append(_unknown_key(unknown, data, text, toml_file))
+    alerts = data.get("alerts")
+    subscribers = alerts.get("subscribers") if isinstance(alerts, dict) else None
+    named_by_subscribers = {
+        str(item["url_env"]).upper()
+        for item in (subscribers if isinstance(subscribers, list) else [])
+        if isinstance(item, dict) and "url_env" in item
+    }
+    sources = [("in the environment", environ), (f"in the secrets file {env_file}", secrets)]
+    for where, names in sources:
+        for name in sorted(names):
+            upper = name.upper()
+            if upper.startswith(ENV_PREFIX) and upper not in OTHER_VARIABLES | named_by_subscribers:
+                problem = _unknown_variable(upper, where)
+                if problem:
+                    problems.append(problem)
+    return problems
+
+
+def _unknown_key(unknown: keys.Unknown, data: dict[str, Any], text: str, toml_file: Path | None) -> str:
+    line = keys.key_line(text, unknown.parent, unknown.key)
+    where = f"{toml_file}{f' line {line}' if line else ''}"
+    value = keys.at(data, (*unknown.parent, unknown.key))
+    section = isinstance(value, dict) or (isinstance(value, list) and value and isinstance(value[0], dict))
+    table = keys.table_name(unknown.parent, data)
+    if not unknown.parent and section:
+        said = f"{where}: there is no section [{unknown.key}]"
+        hint = f"did you mean [{unknown.suggestion}]?" if unknown.suggestion else ""
+        return f"- {said}; {hint or 'remove it'} (sections: {', '.join(unknown.known)})."
+    said = f"{where}: {table} has no key {unknown.key!r}"
+    if unknown.suggestion:
+        return f"- {said}; did you mean {unknown.suggestion!r}? (keys there: {', '.join(unknown.known)})."
+    elsewhere = [".".join(p) for p in _paths_of(unknown.key)]
+    if elsewhere:
+        return f"- {said}; it is a key of [{'], ['.join(elsewhere)}]: move it there."
+    return f"- {said}; remove it (keys there: {', '.join(unknown.known)})."
+
+
+def _paths_of(key: str) -> list[tuple[str, ...]]:
+    """The sections (down through nested ones) that have a key named `key`."""
+    found = []
+    for name in keys.env_names(Settings, ""):
+        parts = tuple(part.lower() for part in name.split("__"))
+        if parts[-1] == key.lower() and len(parts) > 1:
+            found.append(parts[:-1])
+    return found
+
+
+def _unknown_variable(name: str, where: str) -> str | None:
+    rest = name[len(ENV_PREFIX) :]
+    if "__" not in rest:
+        if rest.lower() in Settings.model_fields:
+            return None
+        # One underscore where nesting takes two (DATABASE_URL for DATABASE__URL), or a near miss of a real name.
+        real = keys.env_names(Settings, ENV_PREFIX)
+        joined = [n for n in real if n.replace("__", "_") == name]
+        near = joined or keys.close_matches(name, real, cutoff=0.88)
+        if not near:
+            return None  # not shaped like a setting: someone else's variable
+        return f"- {name} ({where}) names no setting; did you mean {near[0]}? (`__` between levels)"
+    ok, suggestion, why = keys.setting_for_env(Settings, ENV_PREFIX, name)
+    if ok:
+        return None
+    hint = f"; did you mean {suggestion}?" if suggestion and suggestion != name else ""
+    return f"- {name} ({where}) names no setting: {why.removesuffix('.')}{hint}. Rename or unset it."
 
 
 def _secret_values(path: Path | None) -> dict[str, str]:
@@ -219,19 +362,26 @@ def _secret_values(path: Path | None) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def _explain(exc: ValidationError, toml_file: Path | None) -> str:
+def _explain(exc: ValidationError, toml_file: Path | None, data: dict[str, Any]) -> str:
     lines = ["earful's settings are not valid:"]
     for error in exc.errors():
         message = error["msg"].removeprefix("Value error, ")
         if not error["loc"]:
             lines.append(f"- {message}.")
             continue
-        key = ".".join(str(part) for part in error["loc"])
-        env = ENV_PREFIX + "__".join(str(part).upper() for part in error["loc"] if not isinstance(part, int))
+        path, settable = keys.model_path(Settings, error["loc"])
+        key = ".".join(str(part) for part in path)
         value = error.get("input")
         shown = "" if isinstance(value, dict | list) or value is None else f" (got {str(value)[:60]!r})"
-        where = (
-            f"[{key.rsplit('.', 1)[0]}] in {toml_file}" if toml_file and "." in key else str(toml_file or "")
-        )
-        lines.append(f"- {key}: {message}{shown}. Fix it in {where or 'earful.toml'} or with {env}.")
+        # The variable exists only when each step is a section's key; an item of a list is set in the file.
+        env = keys.env_name(ENV_PREFIX, [str(p) for p in path]) if settable else None
+        table = keys.table_name(path[:-1], data) if len(path) > 1 else "the top level"
+        file = f"{table} of {toml_file}" if toml_file else f"{table} of earful.toml"
+        if env and env in {name.upper() for name in os.environ}:
+            fix = f"Fix {env}, set in the environment"
+        elif env:
+            fix = f"Fix it in {file} or with {env}"
+        else:
+            fix = f"Fix it in {file}"
+        lines.append(f"- {key}: {message}{shown}. {fix}.")
     return "\n".join(lines)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from listener.transport import X_API
 
+# A misspelled key is refused, never dropped: `[x] pol_seconds = 5` would otherwise leave the default in force.
+STRICT = ConfigDict(extra="forbid")
+
 
 class XSettings(BaseModel):
+    model_config = STRICT
+
     enabled: bool = True
     # The real API by default; the sandbox (or any X-compatible server) is just another base URL.
     base_url: str = X_API
@@ -77,6 +82,8 @@ BaseURL = Annotated[str, AfterValidator(_http_base)]
 class MastodonSettings(BaseModel):
     """One Mastodon server (the brand's account lives there); hashtag streams and the account's mentions."""
 
+    model_config = STRICT
+
     enabled: bool = False
     base_url: BaseURL = "https://mastodon.social"
     access_token: SecretStr | None = None
@@ -107,6 +114,8 @@ class MastodonSettings(BaseModel):
 class BlueskySettings(BaseModel):
     """Bluesky: Jetstream (v1 framing: JSON text frames from /subscribe) for live posts, the AppView for search
     and the PDS (the brand's account) for replies."""
+
+    model_config = STRICT
 
     enabled: bool = False
     jetstream_url: str = "wss://jetstream2.us-east.bsky.network"
@@ -143,6 +152,8 @@ class BlueskySettings(BaseModel):
 
 class RedditSettings(BaseModel):
     """Reddit (script app credentials): comments and submissions of the listed subreddits, filtered by terms."""
+
+    model_config = STRICT
 
     enabled: bool = False
     base_url: BaseURL = "https://oauth.reddit.com"
@@ -181,6 +192,8 @@ NETWORKS = ("x", "mastodon", "bluesky", "reddit")
 
 
 class BrandSettings(BaseModel):
+    model_config = STRICT
+
     name: str = Field(min_length=1, max_length=100)
     # Each term one alternative, in the query language of listener/terms.py (X's, plus AND/NOT):
     # `acme`, `"my order"`, `acme -job`, `acme AND (refund OR "late delivery") NOT job`.
