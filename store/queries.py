@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlmodel import Session, col, select
 
 from store.clock import utcnow
+from store.drafts import drafted
 from store.inbox_filter import InboxFilter
 from store.inbox_pages import InboxKey, beyond, page_ids
 from store.inbox_search import filter_conditions, latest_inbound_id
@@ -59,6 +60,8 @@ class InboxRow:
     language: str | None = None
     # Colleagues (never me) with this thread open right now.
     viewers: list[str] = field(default_factory=list)
+    # I have an unsent draft on it (store.drafts).
+    draft: bool = False
 
     @property
     def key(self) -> InboxKey:
@@ -143,6 +146,7 @@ def inbox(
     )
     found = {row.thread_id: row._mapping for row in session.execute(query)}
     watching = viewers(page, responder=responder, session=session, now=now)
+    mine = drafted(page, responder, session=session)
     rows = []
     for thread_id in page:
         row = found[thread_id]
@@ -157,6 +161,7 @@ def inbox(
                 risks=list(row["risks"] or []),
                 tags=list(row["tags"] or []),
                 viewers=watching.get(thread_id, []),
+                draft=thread_id in mine,
             )
         )
     return rows

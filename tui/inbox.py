@@ -231,6 +231,9 @@ class InboxScreen(TriageActions):
         if row.handle and row.customer != row.handle:
             who = f"{row.customer} @{row.handle}"
         message = literal(row.text, SENTIMENT_STYLES.get(row.sentiment or "", ""), one_line=True)
+        if row.draft:
+            # My unsent reply waits on this thread (kept in the store until sent or discarded).
+            message = Text.assemble(("✎ draft ", "bold yellow"), message)
         message.truncate(self._width, overflow="ellipsis")
         customer = literal(who, one_line=True)
         customer.truncate(16, overflow="ellipsis")

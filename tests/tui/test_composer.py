@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from desk_kit import wait_for
 from sqlmodel import col, select
-from textual.widgets import Static, TextArea
+from textual.widgets import DataTable, Static, TextArea
 
 from earful.app import make_desk
 from store.models import Reply, Thread
 from tui.customer import Confirm
-from tui.inbox import InboxScreen
+from tui.inbox import MESSAGE, InboxScreen
 from tui.thread import ThreadScreen
 
 SIZE = (140, 40)
@@ -218,6 +218,9 @@ async def test_a_draft_is_kept_through_escape_leaving_and_a_restart_until_discar
         await wait_for(pilot, lambda: (d := world.desk.draft(thread_id)) is not None and d.text == draft)
         await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen))
+        # The inbox marks the thread: a reply is waiting to be finished there.
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.get_row_at(0)[MESSAGE].plain.startswith("✎ draft "))
 
     restarted = make_desk(world.settings, store=world.store)
     from earful.app import make_tui
