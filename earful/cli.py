@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from earful.cli_alerts import alerts_app
-from earful.cli_common import ConfigOption, echo_json, echo_text
+from earful.cli_common import ConfigOption, echo_json, echo_text, read_store
 from earful.cli_report import report
 
 app = typer.Typer(
@@ -161,10 +161,8 @@ def status(
     """Each source's health: streaming, backfilling, rate-limited until T, failing and why, last event."""
     from earful.ops import print_status, status_report
     from earful.settings import load_settings
-    from store import Store
 
-    store = Store(load_settings(config).database.url)
-    store.migrate()
+    store = read_store(load_settings(config).database.url)
     report = status_report(store)
     if as_json:
         echo_json(report)
@@ -238,16 +236,16 @@ def export_mentions(
     """Every stored mention: network, native id, thread, author handle, text and scores."""
     from earful.ops import export_mentions as run_export
     from earful.settings import load_settings
-    from store import Store
+    from store.private import private_output
 
     if fmt not in ("jsonl", "csv"):
         raise typer.BadParameter(f"unknown format {fmt!r}; use jsonl or csv", param_hint="--format")
-    store = Store(load_settings(config).database.url)
-    store.migrate()
+    store = read_store(load_settings(config).database.url)
     if output is None:
         count = run_export(store, sys.stdout, fmt)
     else:
-        with output.open("w", encoding="utf-8", newline="") as out:
+        # Customer data: the file is the owner's only (store.private), and whole or not there at all.
+        with private_output(output, encoding="utf-8", newline="") as out:
             count = run_export(store, out, fmt)
         typer.echo(f"{count} mentions written to {output}", err=True)
 
@@ -259,11 +257,9 @@ def quarantine(
 ) -> None:
     """List what the networks sent that could not be parsed, with the reason."""
     from earful.settings import load_settings
-    from store import Store
     from store.quarantine import list_quarantined
 
-    store = Store(load_settings(config).database.url)
-    store.migrate()
+    store = read_store(load_settings(config).database.url)
     with store.read() as session:
         for item in list_quarantined(session=session, limit=limit):
             # The reason quotes what the network sent (an id, a field): shown, never run by the terminal.
@@ -332,15 +328,13 @@ def export_customers(
     """Every customer record as CSV, in the columns `earful customers import` reads."""
     from earful.settings import load_settings
     from responders.customers import CustomerBook
-    from store import Store
+    from store.private import private_output
 
     settings = load_settings(config)
-    store = Store(settings.database.url)
-    store.migrate()
-    book = CustomerBook(store, settings.desk.responder)
+    book = CustomerBook(read_store(settings.database.url), settings.desk.responder)
     if output is None:
         book.export_csv(sys.stdout)
         return
-    with output.open("w", encoding="utf-8", newline="") as out:
+    with private_output(output, encoding="utf-8", newline="") as out:
         count = book.export_csv(out)
     typer.echo(f"{count} customers written to {output}", err=True)

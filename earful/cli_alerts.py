@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from earful.cli_common import ConfigOption, echo_json, echo_text
+from earful.cli_common import ConfigOption, echo_json, echo_text, read_store
 
 alerts_app = typer.Typer(
     help="Alert rules, their history, and a test message to a subscriber.", no_args_is_help=True
@@ -24,10 +24,8 @@ def history(
     from earful.settings import load_settings
     from responders.alert_history import history as load_history
     from responders.alert_history import history_lines
-    from store import Store
 
-    store = Store(load_settings(config).database.url)
-    store.migrate()
+    store = read_store(load_settings(config).database.url)
     rows = load_history(store, limit=limit, rule=rule)
     if as_json:
         for row in rows:

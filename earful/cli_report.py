@@ -29,6 +29,12 @@ def report(
             help="With --since: to a date (included) or date and time (excluded), UTC. Default: now."
         ),
     ] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=3660, help="Instead of --week: the last N days, today included (UTC), e.g. --days 7."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Directory for the CSVs, report.html and report.pdf.")] = Path(
         "report"
     ),
@@ -39,21 +45,37 @@ def report(
     from contextlib import AbstractContextManager, nullcontext
     from typing import Any
 
+    from earful.cli_common import read_store
     from earful.settings import load_settings
     from responders.report import build_report
-    from responders.report_period import checked, iso_week_period, previous_week, since_until_period
-    from store import Store
+    from responders.report_period import (
+        checked,
+        empty_note,
+        iso_week_period,
+        last_days,
+        previous_week,
+        since_until_period,
+    )
+    from responders.report_sql import stored_span
     from store.clock import utcnow
 
-    if week is not None and (since is not None or until is not None):
-        raise typer.BadParameter("give either --week or --since/--until, not both", param_hint="--week")
+    given = [
+        name for name, value in (("--week", week), ("--since", since), ("--days", days)) if value is not None
+    ]
+    if len(given) > 1:
+        raise typer.BadParameter(
+            f"give one of --week, --since/--until or --days, not {' and '.join(given)}", param_hint=given[0]
+        )
     if until is not None and since is None:
         raise typer.BadParameter("--until needs --since (the start of the range)", param_hint="--until")
+    now = utcnow()
     try:
         if since is not None:
-            period = since_until_period(since, until, now=utcnow())
+            period = since_until_period(since, until, now=now)
+        elif days is not None:
+            period = last_days(days, now=now)
         else:
-            period = iso_week_period(week) if week is not None else previous_week(utcnow())
+            period = iso_week_period(week) if week is not None else previous_week(now)
         period = checked(period)
     except ValueError as exc:
         message, hint = str(exc), "--since" if since is not None else "--week"
@@ -62,8 +84,7 @@ def report(
                 message, hint = message.removeprefix(f"{name}: "), name
         raise typer.BadParameter(message, param_hint=hint) from None
     settings = load_settings(config)
-    store = Store(settings.database.url)
-    store.migrate()
+    store = read_store(settings.database.url)
     typer.echo(f"{period.title}: {period.describe()}", err=True)
     shown: AbstractContextManager[Any] = nullcontext()
     if sys.stderr.isatty():
@@ -104,6 +125,11 @@ def report(
 
     with shown:
         paths = build_report(store, period, out, progress=progress, sla=settings.sla.budgets(), pdf=pdf)
-    store.dispose()
     for path in paths.files():
         typer.echo(str(path))
+    if not paths.data.current.mentions and not paths.data.current.brand_posts:
+        # An empty page with no word would look like a quiet week: say where the mentions are.
+        with store.read() as session:
+            span = stored_span(session)
+        typer.echo(f"earful: {empty_note(period, span, now=now, default=not given)}", err=True)
+    store.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 import sys
 import threading
 import time
@@ -17,11 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from platformdirs import user_data_dir
 from pydantic import SecretStr
 from sqlmodel import func, select
 
 from earful.demo_networks import DemoNetworks, demo_brands
+from earful.demo_store import DEMO_KEEP, new_demo_database
 from earful.settings import DatabaseSettings, Settings, load_settings
 from responders.alert_rules import (
     AlertRule,
@@ -80,12 +81,8 @@ class AlertInbox:
 
 
 def demo_database() -> str:
-    path = Path(user_data_dir("earful", appauthor=False)) / "demo.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Each demo replays with fresh ids: start from an empty file rather than mix two replays.
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
+    # Each demo replays with fresh ids: a new file per run rather than two replays mixed, the last few kept.
+    return f"sqlite:///{new_demo_database()}"
 
 
 def demo_settings(settings: Settings, *, networks: dict[str, Any], alert_url: str, database: str) -> Settings:
@@ -144,14 +141,14 @@ def run_demo(
         store.migrate()
         if headless:
             return asyncio.run(_headless(settings, store, networks, alerts, mentions))
-        _interactive(settings, store)
+        _interactive(settings, store, own_file=database is None)
         return None
     finally:
         networks.stop()
         alerts.stop()
 
 
-def _interactive(settings: Settings, store: Store) -> None:
+def _interactive(settings: Settings, store: Store, *, own_file: bool) -> None:
     from earful.app import PipelineThread, make_desk, make_tui
     from earful.logs import log_to_file
     from earful.pipeline import Pipeline
@@ -162,8 +159,24 @@ def _interactive(settings: Settings, store: Store) -> None:
         make_tui(make_desk(settings, store=store), settings=settings, status=runner.status).run()
     finally:
         runner.stop()
-    print(f"The demo's database is kept at {store.url}; its log at {log_path}.", file=sys.stderr)
-    print(f"Open it again with: EARFUL_DATABASE__URL='{store.url}' earful tui", file=sys.stderr)
+    for line in farewell(store.url, log_path, kept=own_file):
+        print(line, file=sys.stderr)
+
+
+def farewell(url: str, log_path: Path, *, kept: bool) -> list[str]:
+    """What the demo says as it ends: where its database stays and the command, runnable as printed, that opens
+    it again. `kept`: a file of the demo's own, one of the last DEMO_KEEP runs (else the user's --database)."""
+    from earful.cli_common import earful_command
+
+    where = (
+        f"The demo's database is kept at {url} (the last {DEMO_KEEP} runs are kept; older ones are deleted)"
+        if kept
+        else f"The demo's database is at {url}"
+    )
+    return [
+        f"{where}; its log is at {log_path}.",
+        f"Open it again with: EARFUL_DATABASE__URL={shlex.quote(url)} {earful_command()} tui",
+    ]
 
 
 async def _headless(
@@ -214,6 +227,8 @@ async def _headless(
         "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
         "latency_p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
         "seconds": round(time.monotonic() - started, 1),
+        # Where the run's data stay, for `earful report` or `earful tui` after it.
+        "database": store.url,
     }
 
 

@@ -7,10 +7,13 @@ from pathlib import Path
 
 from platformdirs import user_log_dir
 
+from store.private import private_dir, private_file
+
 
 def log_to_file(name: str, level: int = logging.INFO) -> Path:
     path = Path(user_log_dir("earful", appauthor=False)) / f"{name}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # A log quotes mentions and customers' names: owner-only, like every file holding customer data.
+    private_file(private_dir(path.parent) / path.name)
     logging.basicConfig(
         filename=path,
         level=level,

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import signal
 import socket
 import time
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 from sqlmodel import col, func, select
 
 from earful.settings import Settings
-from responders.safe import csv_safe, json_line, one_line
+from responders.report_csv import write_mentions_csv
+from responders.report_sql import mapped_reads
+from responders.safe import json_line, one_line
 from store import Store
 from store.clock import as_utc, utcnow
 from store.errors import UserError
@@ -23,6 +23,8 @@ from store.export import iter_mentions
 from store.health import WaitingNote, list_health, read_waiting_note
 from store.models import Mention, Quarantine, SourceCursor, SourceHealth
 
+# What Excel needs to read a CSV as UTF-8 (accents, emoji) rather than in the local code page.
+BOM = "\ufeff"
 # A row not refreshed for this long belongs to a process that stopped (serve writes every few seconds).
 STALE_AFTER = timedelta(seconds=30)
 
@@ -127,39 +129,19 @@ def print_status(report: dict[str, Any], out: IO[str]) -> None:
     out.write(" (see `earful quarantine`)\n" if report["quarantined"] else "\n")
 
 
-EXPORT_FIELDS = (
-    "network", "native_id", "thread_id", "conversation_id", "author", "brand", "created_at", "language",
-    "sentiment", "complaint", "severity", "urgency", "tier", "text", "explanation", "risks",
-)  # fmt: skip
-# Several phrases in one cell; the phrases are the mention's own words, so the cell is made formula-safe whole.
-LIST_SEPARATOR = "; "
-
-
-def write_mentions(rows: Iterable[dict[str, Any]], out: IO[str], fmt: str) -> int:
-    count = 0
-    if fmt == "jsonl":
-        for row in rows:
+def export_mentions(store: Store, out: IO[str], fmt: str) -> int:
+    """Every stored mention to `out`: JSON lines (the whole record), or CSV in the report's mentions.csv columns,
+    written by the same writer (UTF-8 with a BOM for Excel, every text cell formula-safe)."""
+    with store.read() as session:
+        if fmt == "csv":
+            with mapped_reads(session):
+                out.write(BOM)
+                return write_mentions_csv(session, None, out)
+        count = 0
+        for row in iter_mentions(session=session):
             out.write(json_line(row) + "\n")
             count += 1
         return count
-    writer = csv.writer(out)
-    writer.writerow(EXPORT_FIELDS)
-    for row in rows:
-        scores = row["scores"]
-        flat = [
-            row["network"], row["native_id"], row["thread"]["id"], row["thread"]["conversation_id"],
-            row["author"]["handle"], row["brand"], row["created_at"], row["language"], scores["sentiment"],
-            scores["complaint"], scores["severity"], scores["urgency"], scores["tier"], row["text"],
-            LIST_SEPARATOR.join(scores["explanation"]), LIST_SEPARATOR.join(scores["risks"]),
-        ]  # fmt: skip
-        writer.writerow([csv_safe(value) for value in flat])
-        count += 1
-    return count
-
-
-def export_mentions(store: Store, out: IO[str], fmt: str) -> int:
-    with store.read() as session:
-        return write_mentions(iter_mentions(session=session), out, fmt)
 
 
 def listen(

@@ -29,6 +29,7 @@ from responders.report_period import Period, iso_week_period, parse_iso_week
 from responders.sla import SLASettings
 from store import Store
 from store.clock import utcnow
+from store.private import private_dir
 
 CSV_COLUMNS = THREAD_COLUMNS
 __all__ = [
@@ -121,7 +122,7 @@ def build_report(
 
     budgets = dict(sla) if sla is not None else SLASettings().budgets()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)  # created owner-only, as the files in it are
     paths = {name: out / name for name in ("threads.csv", "mentions.csv", "report.html", "report.pdf")}
     if parallel is None:
         with store.read() as session:

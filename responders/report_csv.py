@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -36,12 +34,14 @@ from responders.report_sql import (
     fixed3,
     in_span,
     iso_text,
+    joined_list,
     mapped_reads,
     stream_rows,
     wide_range,
 )
 from responders.safe import csv_safe, one_line, strip_controls
 from store.models import Customer, Identity, Mention, Thread
+from store.private import write_private
 
 URGENT_ROWS = 10
 
@@ -64,24 +64,31 @@ THREAD_COLUMNS = (
     "first_activity",
     "last_activity",
 )
+# One column set for every CSV of mentions: the report's mentions.csv and `earful export mentions --format csv`.
 MENTION_COLUMNS = (
     "mention_id",
     "network",
     "native_id",
     "thread_id",
+    "conversation_id",
     "created_at",
     "author_handle",
     "brand",
+    "language",
     "text",
     "sentiment",
     "complaint",
+    "severity",
     "urgency",
     "urgency_tier",
+    "explanation",
+    "risks",
     "is_own",
 )
 # Positions of the free-text cells, cleaned in Python in the rare batch holding a control character.
 _THREAD_TEXT = (1, 2, 4, 5, 12)
-_MENTION_TEXT = (2, 5, 6, 7)
+# The explanation is the mention's own words (the phrases the model weighed most), so it is free text too.
+_MENTION_TEXT = (2, 4, 6, 7, 8, 9, 15, 16)
 # The control characters strip_controls() drops, but CR (counted apart: every CSV line ends in one), TAB and LF.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # One cell of a line csv_line() wrote: a quoted text cell (its quotes doubled), or one of our numbers and labels.
@@ -311,38 +318,46 @@ def _clean(row: Sequence[Any], texts: Sequence[int]) -> list[Any]:
     return cells
 
 
-def mention_query(period: Period, dialect: str, scan: bool = False) -> Any:
-    """mentions.csv's lines (csv_line)."""
+def mention_query(period: Period | None, dialect: str, scan: bool = False) -> Any:
+    """The CSV lines (csv_line) of the mentions created in `period` (None: every mention), in MENTION_COLUMNS."""
     cells = (
         col(Mention.id),
         col(Mention.network),
         col(Mention.native_id),
         col(Mention.thread_id),
+        col(Thread.conversation_id),
         iso_text(col(Mention.created_at), dialect),
         col(Identity.handle),
         col(Mention.brand),
+        col(Mention.language),
         col(Mention.text),
         col(Mention.sentiment),
         fixed3(col(Mention.complaint), dialect),
+        col(Mention.severity_label),
         col(Mention.urgency),
         col(Mention.urgency_tier),
+        joined_list("explanation", dialect),
+        joined_list("risks", dialect),
         bool_text(col(Mention.is_own)),
     )
-    return (
+    query = (
         select(csv_line(cells, _MENTION_TEXT))
         .join(Identity, col(Identity.id) == col(Mention.identity_id))
-        .where(*created_between(period.start, period.end, scan=scan))
-        # In the order earful stored them (nearly time order; a backfilled post comes when it arrived): sorting a
-        # million rows by time would cost the week's build a second, and a spreadsheet sorts by created_at at once.
-        .order_by(col(Mention.id))
+        .join(Thread, col(Thread.id) == col(Mention.thread_id))
     )
+    if period is not None:
+        query = query.where(*created_between(period.start, period.end, scan=scan))
+    # In the order earful stored them (nearly time order; a backfilled post comes when it arrived): sorting a
+    # million rows by time would cost the week's build a second, and a spreadsheet sorts by created_at at once.
+    return query.order_by(col(Mention.id))
 
 
-def write_mentions_csv(session: Session, period: Period, out: Any) -> int:
-    """Write mentions.csv, one row per mention (the customer's and the brand's) in the period; return the count."""
+def write_mentions_csv(session: Session, period: Period | None, out: Any) -> int:
+    """Write the mentions of `period` (None: every mention, for `earful export`), the customer's and the brand's,
+    one row each in MENTION_COLUMNS; return the count. The caller writes the BOM (write_csv's encoding)."""
     _writer(out).writerow(MENTION_COLUMNS)
     count = 0
-    scan = wide_range(session, period.start, period.end)
+    scan = period is None or wide_range(session, period.start, period.end)
     for rows in stream_rows(session, mention_query(period, dialect_of(session), scan)):
         _write_lines(out, [line for (line,) in rows], _MENTION_TEXT)
         count += len(rows)
@@ -376,16 +391,6 @@ def write_atomic(
     encoding: str | None = None,
     binary: bool = False,
 ) -> None:
-    """Write next to `path` (mode 0600), then rename over it: a reader never sees half a report."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if binary:
-            with os.fdopen(fd, "wb") as raw:
-                write(raw)
-        else:
-            with os.fdopen(fd, "w", encoding=encoding, newline=newline) as f:
-                write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write next to `path` (mode 0600, the policy of store.private), then rename over it: a reader never sees
+    half a report."""
+    write_private(path, write, newline=newline, encoding=encoding, binary=binary)

@@ -33,8 +33,14 @@ class Period:
         return self.label == week_label(self.start) and self.length == timedelta(days=7)
 
     @property
+    def name(self) -> str:
+        """The period as people read it: "2026-W47", "2–3 Dec 2026", "2 Dec 2026, 09:37 – 3 Dec, 00:00". `label`
+        is for file names and keys."""
+        return self.label if self.is_week else span_name(self.start, self.end)
+
+    @property
     def title(self) -> str:
-        return f"Weekly report {self.label}" if self.is_week else f"Report {self.short}"
+        return f"Weekly report {self.label}" if self.is_week else f"Report {self.name}"
 
     def previous(self) -> Period:
         if self.is_week:
@@ -137,17 +143,84 @@ def since_until_period(since: str, until: str | None, *, now: datetime) -> Perio
 
 
 def range_period(start: datetime, end: datetime) -> Period:
+    short = span_name(start, end, year=False)
     if _midnight(start) and _midnight(end):
         last = (end - timedelta(days=1)).date()
         if last == start.date():
-            return Period(start, end, f"{last.isoformat()}", f"{last:%d %b}")
-        short = (
-            f"{start:%d %b}–{last:%d %b}" if start.year == last.year else f"{start:%d %b %Y}–{last:%d %b %Y}"
-        )
+            return Period(start, end, f"{last.isoformat()}", short)
         return Period(start, end, f"{start.date().isoformat()}_{last.isoformat()}", short)
     label = f"{start:%Y-%m-%dT%H%M}_{end:%Y-%m-%dT%H%M}"
-    return Period(start, end, label, f"{start:%d %b %H:%M}–{end:%d %b %H:%M}")
+    return Period(start, end, label, short)
+
+
+def _day(moment: datetime | date, *, month: bool = True, year: bool = False) -> str:
+    text = str(moment.day)
+    if month:
+        text += f" {moment:%b}"
+    return f"{text} {moment.year}" if year else text
+
+
+def span_name(start: datetime, end: datetime, *, year: bool = True) -> str:
+    """[start, end) as people write it: whole days "16–22 Nov 2026", "30 Nov – 4 Dec 2026", "3 Dec 2026"; with
+    times "3 Dec 2026, 09:30–17:00", "2 Dec 2026, 09:37 – 3 Dec, 00:00". Without `year` (legends, "vs ..."), the
+    year only when the span crosses one."""
+    if _midnight(start) and _midnight(end) and end > start:
+        last = (end - timedelta(days=1)).date()
+        first = start.date()
+        crosses = first.year != last.year
+        if first == last:
+            return _day(first, year=year)
+        if (first.year, first.month) == (last.year, last.month):
+            return f"{first.day}–{_day(last, year=year)}"
+        return f"{_day(first, year=crosses)} – {_day(last, year=year or crosses)}"
+    crosses = start.year != end.year
+    if start.date() == end.date():
+        return (
+            f"{_day(start, year=year)}, {start:%H:%M}–{end:%H:%M}"
+            if year
+            else f"{_day(start)} {start:%H:%M}–{end:%H:%M}"
+        )
+    if year or crosses:
+        return f"{_day(start, year=True)}, {start:%H:%M} – {_day(end, year=crosses)}, {end:%H:%M}"
+    return f"{_day(start)} {start:%H:%M} – {_day(end)} {end:%H:%M}"
 
 
 def _midnight(moment: datetime) -> bool:
     return moment.time() == time()
+
+
+def last_days(days: int, *, now: datetime) -> Period:
+    """`--days N`: the N calendar days (UTC) ending with today, whole days, so the period before is N whole days."""
+    today = datetime.combine(now.astimezone(UTC).date(), time(), tzinfo=UTC)
+    try:
+        return range_period(today - timedelta(days=days - 1), today + timedelta(days=1))
+    except OverflowError:
+        raise ValueError(f"--days {days} reaches before the year 1: expected a smaller number") from None
+
+
+def empty_note(
+    period: Period, span: tuple[datetime, datetime] | None, *, now: datetime, default: bool = False
+) -> str:
+    """What to say when `period` holds no mention: where the store's mentions are, and the options that reach
+    them ("no mentions in 2026-W48; the store holds 2026-W49 (use --week 2026-W49 or --days 1)")."""
+    chosen = f"{period.name} (the last complete week, the default period)" if default else period.name
+    if span is None:
+        return f"no mentions in {chosen} and none in the store yet: `earful serve` (or `earful demo`) collects them."
+    first, last = span
+    weeks = sorted({week_label(first), week_label(last)})
+    held = weeks[0] if len(weeks) == 1 else f"{weeks[0]} to {weeks[-1]}"
+    held += f" ({span_name(*_whole_days(first, last))})"
+    options = [f"--week {week_label(last)}"]
+    today = now.astimezone(UTC).date()
+    reach = (today - first.astimezone(UTC).date()).days + 1
+    if reach <= 92:
+        options.append(f"--days {reach}")
+    else:
+        options.append(f"--since {first:%Y-%m-%d} --until {last:%Y-%m-%d}")
+    return f"no mentions in {chosen}; the store holds {held}: use {' or '.join(options)}."
+
+
+def _whole_days(first: datetime, last: datetime) -> tuple[datetime, datetime]:
+    start = datetime.combine(first.astimezone(UTC).date(), time(), tzinfo=UTC)
+    end = datetime.combine(last.astimezone(UTC).date(), time(), tzinfo=UTC) + timedelta(days=1)
+    return start, end

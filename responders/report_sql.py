@@ -12,12 +12,25 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, String, bindparam, case, cast, extract, func, literal, select, text
+from sqlalchemy import (
+    Float,
+    String,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, TextClause, UnaryExpression
 from sqlmodel import Session, col
 
 from responders.report_period import Period
+from store.clock import as_utc
 from store.models import Mention
 
 # Rows fetched per round trip (a server-side cursor on PostgreSQL): memory stays flat whatever the week holds.
@@ -174,6 +187,15 @@ def fixed3(column: Any, dialect: str) -> ColumnElement[str]:
     return func.to_char(column, "FM0.000", type_=String)
 
 
+def joined_list(column: str, dialect: str) -> ColumnElement[str]:
+    """A mention's JSON list of text (explanation, risks) as one cell, its items joined by "; "; NULL if empty."""
+    if dialect == "sqlite":
+        sql = f"(SELECT group_concat(value, '; ') FROM json_each(mention.{column}))"
+    else:
+        sql = f"(SELECT string_agg(value, '; ') FROM json_array_elements_text(mention.{column}::json))"
+    return literal_column(sql, String)
+
+
 def bool_text(column: Any) -> ColumnElement[str]:
     return case((column, "true"), else_="false")
 
@@ -218,3 +240,11 @@ def entity_counts(
 
 def window(start: datetime, prev_start: datetime, end: datetime) -> dict[str, datetime]:
     return {"start": start, "prev_start": prev_start, "end": end}
+
+
+def stored_span(session: Session) -> tuple[datetime, datetime] | None:
+    """When the store's first and last mentions were posted (both ends of the created_at index), or None."""
+    first, last = session.execute(select(func.min(Mention.created_at), func.max(Mention.created_at))).one()
+    if first is None or last is None:
+        return None
+    return as_utc(first), as_utc(last)

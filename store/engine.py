@@ -13,11 +13,13 @@ from typing import Any
 
 from platformdirs import user_data_dir
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import Session
 
 from store.errors import Fault, classify, describe
+from store.private import private_dir, private_file
+from store.urls import safe_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -63,21 +65,36 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class NoStore(StoreUnavailable):
+    """A command that only reads found no earful database where the URL points (a mistyped path, say); it
+    creates none."""
+
+
+URL_FORMS = "sqlite:///path/to/earful.db or postgresql+psycopg://user@host/dbname"
+
+
 class Store:
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, echo: bool = False, create: bool = True) -> None:
+        """`create=False` (the commands that only read): no directory, file or schema is made; a database that
+        is not there is a NoStore error naming the URL."""
         self.url = url or default_url()
-        parsed = make_url(self.url)
+        parsed = parse_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.created = False
         connect_args: dict[str, Any] = {}
         if self.is_sqlite:
             database = parsed.database or ""
-            if database and database != ":memory:":
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.created = _sqlite_file(Path(database).expanduser(), create=create)
             # The desk and the pipeline share one file from several threads; each session is used by one only.
             connect_args["check_same_thread"] = False
         else:
             connect_args["connect_timeout"] = 5
-        self.engine = create_engine(self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
+        try:
+            self.engine = create_engine(self.url, echo=echo, connect_args=connect_args, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise StoreUnavailable(_bad_url(self.url, parsed.drivername, exc)) from None
+        self.create = create
         if self.is_sqlite:
             _sqlite_setup(self.engine)
         self._write_engine = self.engine.execution_options(earful_write=True)
@@ -112,6 +129,12 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         try:
+            if not self.create and not self._has_schema():
+                raise NoStore(
+                    f"no earful database at {safe_url(self.url)} (nothing earful made is there; earful creates "
+                    "none for a command that only reads). Fix: run `earful demo` or `earful serve` first, or "
+                    "point EARFUL_DATABASE__URL (or [database] url) at the database"
+                )
             if self._at_head(config):
                 return  # the usual start: no lock to take, no writer to wait for
             with self._write_engine.begin() as connection:
@@ -133,6 +156,12 @@ class Store:
         with self.engine.connect() as connection:
             return set(MigrationContext.configure(connection).get_current_heads()) == heads
 
+    def _has_schema(self) -> bool:
+        from sqlalchemy import inspect
+
+        with self.engine.connect() as connection:
+            return inspect(connection).has_table("alembic_version")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -140,3 +169,37 @@ class Store:
 def describe_unavailable(url: str, exc: BaseException) -> str:
     """The database error as one sentence with its cause and fix, the URL shown without credentials."""
     return describe(exc, url)
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as exc:
+        raise StoreUnavailable(_bad_url(url, "", exc)) from None
+
+
+def _bad_url(url: str, driver: str, exc: BaseException) -> str:
+    shown = safe_url(url)
+    if driver in ("postgres", "postgresql", "postgresql+psycopg2"):
+        fixed = shown.replace(driver + "://", "postgresql+psycopg://", 1)
+        why = f"earful reaches PostgreSQL through psycopg 3: write it {fixed}"
+    elif driver:
+        why = f"earful has no driver for {driver!r} ({str(exc).splitlines()[0][:120]}); use {URL_FORMS}"
+    else:
+        why = f"it is not a database URL; use {URL_FORMS}"
+    return f"cannot use the database URL {shown}: {why}. Fix: set EARFUL_DATABASE__URL or [database] url"
+
+
+def _sqlite_file(path: Path, *, create: bool) -> bool:
+    """Make the SQLite file owner-only before SQLite opens it (its -wal and -shm take the file's mode); True if
+    it is new. With `create=False` a file that is not there is a NoStore error, and nothing is made."""
+    if path.exists():
+        return False
+    if not create:
+        raise NoStore(
+            f"no database at {path}. Fix: run `earful demo` or `earful serve` first, or set "
+            "EARFUL_DATABASE__URL (or [database] url) to the database's URL"
+        )
+    private_dir(path.parent)
+    private_file(path)
+    return True

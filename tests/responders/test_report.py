@@ -369,14 +369,14 @@ def test_cli_writes_a_range_and_names_what_it_expects(report_store: Store, tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(out / n) for n in ("report.html", "threads.csv", "mentions.csv")]
-    assert "Report 16 Nov–18 Nov" in done.stderr and "[100%] Done" in done.stderr
+    assert "Report 16–18 Nov 2026" in done.stderr and "[100%] Done" in done.stderr
     # Thread a (Mon), b (Tue), c (Wed) and old (answered on Monday).
     assert len(read_csv(out / "threads.csv")) == 4
 
     for args, expected in (
         (["--week", "2026-47"], "expected an ISO week like 2026-W47"),
         (["--since", "last monday"], "expected a date like 2026-11-16"),
-        (["--week", "2026-W47", "--since", "2026-11-16"], "either --week or --since/--until"),
+        (["--week", "2026-W47", "--since", "2026-11-16"], "give one of --week, --since/--until or --days"),
         (["--until", "2026-11-16"], "--until needs --since"),
         (["--since", "2026-11-18", "--until", "2026-11-16T00:00"], "must come after --since"),
     ):
