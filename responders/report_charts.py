@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 import warnings
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -97,6 +98,33 @@ def _svg(name: str, figure: Any) -> str:
     return f'{_SIZE.sub("", head)} class="chart chart-{name}" role="img">{rest}'
 
 
+def _title(figure: Any, text: str) -> None:
+    """The chart's title from the figure's left edge, wrapped to its width. An axes title starts where the axes
+    do, after the tick labels (long entity names), and ran off the figure in the PDF."""
+    chars = max(20, int(figure.get_figwidth() * 72 / (_RC["axes.titlesize"] * 0.62)))
+    figure.suptitle(
+        "\n".join(textwrap.wrap(text, chars)),
+        x=0.01,
+        ha="left",
+        fontsize=_RC["axes.titlesize"],
+        fontweight=_RC["axes.titleweight"],
+    )
+
+
+def _periods(figure: Any, handles: list[Any], data: ReportData, marks: tuple[str, str] = ("", "")) -> None:
+    """Which mark is which period, under the chart: one column when the two names would not fit on a line."""
+    names = [
+        label_text(f"{data.period.short} {marks[0]}".strip()),
+        label_text(f"{data.previous.short} {marks[1]}".strip()),
+    ]
+    fits = sum(len(n) for n in names) + 8 <= figure.get_figwidth() * 72 / (7 * 0.6)
+    figure.legend(handles, names, loc="outside lower left", ncols=2 if fits else 1, fontsize=7)
+
+
+def label_text(text: str) -> str:
+    return one_line(text, 60)
+
+
 def _empty(axes: Any, text: str) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", color="#9aa5b1", transform=axes.transAxes)
     axes.set_xticks([])
@@ -119,7 +147,7 @@ def network_colour(network: str, index: int) -> str:
 
 def _volume(data: ReportData) -> Any:
     figure, axes = _figure(7.2, 2.5)
-    axes.set_title("Customer mentions per day, by network")
+    _title(figure, "Customer mentions per day, by network")
     if not any(d.total for d in data.days):
         _empty(axes, "No customer mentions in this period")
         return figure
@@ -155,7 +183,7 @@ def _volume(data: ReportData) -> Any:
 
 def _sentiment(data: ReportData) -> Any:
     figure, axes = _figure(3.5, 2.4)
-    axes.set_title("Sentiment per day\n(% of customer mentions)")
+    _title(figure, "Sentiment per day (% of customer mentions)")
     if not any(d.total for d in data.days):
         _empty(axes, "No customer mentions")
         return figure
@@ -179,7 +207,7 @@ def _sentiment(data: ReportData) -> Any:
 
 def _urgency(data: ReportData) -> Any:
     figure, axes = _figure(3.5, 2.4)
-    axes.set_title(f"Urgency mix\n{data.period.short} (colours), {data.previous.short} (grey)")
+    _title(figure, "Urgency mix")
     now, before = data.current.urgency, data.prior.urgency
     if not sum(now.values()) and not sum(before.values()):
         _empty(axes, "No customer mentions")
@@ -198,12 +226,16 @@ def _urgency(data: ReportData) -> Any:
     )
     axes.set_yticks(y, rows)
     axes.set_xlabel("customer mentions")
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=TIER_COLOURS["high"]), Patch(color=PREVIOUS)]
+    _periods(figure, handles, data, ("(colours)", "(grey)"))
     return figure
 
 
 def _response(data: ReportData) -> Any:
     figure, axes = _figure(7.2, 2.4)
-    axes.set_title("First response by urgency tier: median and p90 (dots: the SLA)")
+    _title(figure, "First response by urgency tier: median and p90 (dots: the SLA)")
     tiers = [t for t in TIERS if data.current.tier_response(t).answered]
     if not tiers:
         _empty(axes, "No first response to a thread that started in this period")
@@ -229,7 +261,7 @@ def _response(data: ReportData) -> Any:
 
 def _ranked(items: Sequence[Ranked], title: str, data: ReportData, unit: str) -> Any:
     figure, axes = _figure(3.5, 2.6)
-    axes.set_title(f"{title}\n{data.period.short} (bars), {data.previous.short} (ticks)")
+    _title(figure, title)
     if not items:
         _empty(axes, "Nothing to rank in this period")
         return figure
@@ -242,4 +274,9 @@ def _ranked(items: Sequence[Ranked], title: str, data: ReportData, unit: str) ->
     # A short list keeps the bar height of a full one instead of one fat bar.
     axes.set_ylim(-0.6, max(len(shown), 6) - 0.4)
     axes.set_xlabel(unit)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    tick = Line2D([], [], color="#1f2933", marker="|", linestyle="none", markersize=8)
+    _periods(figure, [Patch(color=CURRENT), tick], data)
     return figure

@@ -87,7 +87,8 @@ def collect(
     def volume(session: Session) -> None:
         # Topics sample complaints by how many there are, which this counts first.
         parts["volume"] = _volume(session, dialect_of(session), period, previous, current, prior)
-        parts["topics"] = rank_topics(session, period, previous, current.complaints, prior.complaints)
+        others = current.mentions + prior.mentions - current.complaints - prior.complaints
+        parts["topics"] = rank_topics(session, period, previous, current.complaints, prior.complaints, others)
 
     def threads(session: Session) -> None:
         _thread_counts(session, period, previous, current, prior)

@@ -23,6 +23,7 @@ from responders.report_model import (
     human_duration,
     network_name,
 )
+from responders.report_period import Period
 from responders.safe import one_line, strip_controls
 
 MESSAGE_CHARS = 160
@@ -153,7 +154,7 @@ def render_report(data: ReportData, charts: dict[str, str]) -> str:
 </head>
 <body>
 <h1>{_e(period.title)}</h1>
-<p class="sub">{_e(period.describe())}; changes against {_e(previous.label)} ({_e(previous.describe())}).</p>
+<p class="sub">{_e(period.describe())}; changes against {_e(compared_with(previous))}.</p>
 <section class="figures">
 {figures}
 </section>
@@ -289,13 +290,21 @@ def template_table(data: ReportData) -> str:
     )
 
 
+def compared_with(previous: Period) -> str:
+    """The period before, as the subtitle names it: a week by its number and days, a range by its span."""
+    if previous.is_week:
+        return f"{previous.name} ({previous.describe()})"
+    return f"the period as long just before it, {previous.describe()}"
+
+
 def topic_note(data: ReportData) -> str:
     if not data.topics_read:
         return "No complaint in this period to find topics in."
     sampled = data.topics_read < data.current.complaints
     basis = f"an even sample of {data.topics_read:,}" if sampled else f"all {data.topics_read:,}"
     return (
-        f"Topics: hashtags and content words, as the share of complaints using them, over {basis} complaints."
+        "Topics: the hashtags, words and two-word phrases that complaints use more than other mentions do, as "
+        f"the share of complaints using them, over {basis} complaints."
     )
 
 

@@ -224,7 +224,7 @@ def test_topics_of_a_text() -> None:
     found = topics_of(
         "@acme My #Refund for https://x.co/abc order 12345 isn't here, WIDGET broken!", skip={"acme"}
     )
-    assert found == {"#refund", "order", "widget", "broken"}
+    assert found == {"#refund", "order", "widget", "broken", "widget broken"}
 
 
 def test_both_csvs_stream_from_either_database(any_store: Store, tmp_path: Path) -> None:
