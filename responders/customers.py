@@ -60,6 +60,7 @@ EMAIL, CRM, HANDLE, NAME = 4, 3, 2, 1
 @dataclass
 class CustomerStats:
     threads: int
+    # Every thread not resolved (new, open or pending).
     open_threads: int
     resolved: int
     # Inbound mentions scored complaint >= 0.5.
@@ -69,6 +70,8 @@ class CustomerStats:
     networks: list[str]
     first_seen: datetime | None
     last_seen: datetime | None
+    # How many threads are in each status, in the statuses' own order (new, open, pending, resolved); none at 0.
+    by_status: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -76,6 +79,8 @@ class MergeSuggestion:
     customer: Customer
     # Strongest first: "same e-mail jane@x.com", "CRM lists x:@jane", "same handle @jane (x, mastodon)", "same name …".
     reasons: list[str]
+    # Its accounts: two records of one name are told apart by their networks and handles.
+    identities: list[Identity] = field(default_factory=list)
 
 
 @dataclass
@@ -213,6 +218,11 @@ def _stats(customer_id: int, identities: list[Identity], *, session: Session) ->
     counts = thread_counts_of(customer_id, session=session)
     threads = sum(counts.values())
     resolved = sum(n for (_, status), n in counts.items() if status == ThreadStatus.RESOLVED)
+    by_status = {
+        status.value: n
+        for status in ThreadStatus
+        if (n := sum(count for (_, s), count in counts.items() if s == status))
+    }
     scores = inbound_scores_of(customer_id, session=session)
     sentiments = [p.get("positive", 0.0) - p.get("negative", 0.0) for _, p, _ in scores if p]
     seen = [created for _, _, created in scores]
@@ -225,6 +235,7 @@ def _stats(customer_id: int, identities: list[Identity], *, session: Session) ->
         networks=sorted({i.network for i in identities} | {network for network, _ in counts}),
         first_seen=min(seen) if seen else None,
         last_seen=max(seen) if seen else None,
+        by_status=by_status,
     )
 
 
@@ -287,7 +298,9 @@ def _suggest(
     )
     return [
         MergeSuggestion(
-            records[other], sorted(found[other], key=lambda reason: (-found[other][reason], reason))
+            records[other],
+            sorted(found[other], key=lambda reason: (-found[other][reason], reason)),
+            identities_of(other, session=session),
         )
         for _, other in ranked[:limit]
     ]

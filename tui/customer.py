@@ -20,7 +20,7 @@ from responders.customers import CustomerBook, CustomerView, MergeSuggestion
 from store.models import Identity, Thread
 from tui.commands import CUSTOMER, bindings
 from tui.pickers import _Picker
-from tui.text import literal, notify_literal, tier_badge
+from tui.text import handle_text, literal, notify_literal, plural, tier_badge
 
 if TYPE_CHECKING:
     from tui.app import EarfulApp
@@ -104,7 +104,7 @@ class CustomerScreen(Screen[None]):
         self.query_one("#customer-stats", Static).update(stats_text(view))
         self.query_one("#customer-notes", Static).update(notes_text(view))
         self.query_one("#customer-merges", Static).update(merges_text(view))
-        heading = Text(f"Threads ({len(view.threads)})", style="bold underline")
+        heading = Text(f"Threads ({len(view.threads):,})", style="bold underline")
         heading.append("  enter opens one", style="dim")
         self.query_one("#threads-heading", Static).update(heading)
         _fill(
@@ -177,10 +177,11 @@ class CustomerScreen(Screen[None]):
             notify_literal(self, "No merge suggestion to merge", severity="warning")
             return
         suggestion = next(s for s in self.view.suggestions if s.customer.id == other)
+        # Two records of one name: each is named with its accounts, so the responder sees which goes where.
         question = Text("Merge ")
-        question.append_text(literal(suggestion.customer.display_name, "bold", one_line=True))
-        question.append(" into ")
-        question.append_text(literal(self.view.customer.display_name, "bold", one_line=True))
+        question.append_text(record_text(suggestion.customer.display_name, suggestion.identities))
+        question.append("\ninto ")
+        question.append_text(record_text(self.view.customer.display_name, self.view.identities))
         question.append("?\nTheir identities and threads move here; U undoes it.")
         into = self.customer_id
         self._confirm(question, "Merged", lambda: self.book.merge(into, other))
@@ -196,7 +197,7 @@ class CustomerScreen(Screen[None]):
             literal(source.display_name if source else f"#{merge.from_customer_id}", "bold", one_line=True)
         )
         question.append(
-            f"?\n{_count(len(merge.identity_ids), 'identity', 'identities')} and their threads go back."
+            f"?\n{plural(len(merge.identity_ids), 'identity', 'identities')} and their threads go back."
         )
         merge_id = merge.id or 0
         self._confirm(question, "Unmerged", lambda: self.book.unmerge(merge_id))
@@ -207,7 +208,7 @@ class CustomerScreen(Screen[None]):
             return
         identity = next(i for i in self.view.identities if i.id == identity_id)
         question = Text("Detach ")
-        question.append_text(literal(f"{identity.network} @{identity.handle}", "bold", one_line=True))
+        question.append_text(literal(account(identity), "bold", one_line=True))
         question.append("?\nIt gets a record of its own, with the threads it started.")
         self._confirm(question, "Detached to a record of its own", lambda: self.book.detach(identity_id))
 
@@ -257,7 +258,7 @@ def _fill(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Text]]]) -> 
 def identity_cells(identity: Identity) -> tuple[Text, ...]:
     return (
         Text(identity.network),
-        literal(f"@{identity.handle}", "bold", one_line=True),
+        literal(handle_text(identity.network, identity.handle), "bold", one_line=True),
         literal(identity.display_name, one_line=True),
         Text(f"{identity.followers:,}", justify="right"),
     )
@@ -279,7 +280,28 @@ def thread_cells(thread: Thread, latest: str) -> tuple[Text, ...]:
 
 def suggestion_cells(suggestion: MergeSuggestion) -> tuple[Text, ...]:
     name = literal(suggestion.customer.display_name or "(no name)", "bold", one_line=True)
+    networks = sorted({identity.network for identity in suggestion.identities})
+    if networks:
+        name.append(f" ({', '.join(networks)})", style="dim")
     return (name, literal("; ".join(suggestion.reasons), one_line=True))
+
+
+def account(identity: Identity) -> str:
+    """`x @jane`, `reddit u/jane`: one account as its network names it."""
+    return f"{identity.network} {handle_text(identity.network, identity.handle)}".strip()
+
+
+def record_text(name: str, identities: Sequence[Identity]) -> Text:
+    """`Avery Moreau (x @avery, mastodon @avery@mstdn.social)`: a record, told apart by its accounts."""
+    text = literal(name or "(no name)", "bold", one_line=True)
+    accounts = [account(identity) for identity in identities]
+    shown = ", ".join(accounts[:4]) + (
+        f", {plural(len(accounts) - 4, 'more account')}" if len(accounts) > 4 else ""
+    )
+    text.append(" (")
+    text.append_text(literal(shown or "no account yet", one_line=True))
+    text.append(")")
+    return text
 
 
 def title_text(view: CustomerView) -> Text:
@@ -302,8 +324,9 @@ def title_text(view: CustomerView) -> Text:
 def stats_text(view: CustomerView) -> Text:
     stats = view.stats
     text = Text("Lifetime\n", style="bold underline")
-    text.append(f"{stats.threads} threads: {stats.open_threads} open, {stats.resolved} resolved\n")
-    text.append(f"{stats.complaints} complaints", style="bold red" if stats.complaints else "")
+    statuses = ", ".join(f"{n} {status}" for status, n in stats.by_status.items())
+    text.append(f"{plural(stats.threads, 'thread')}{': ' + statuses if statuses else ''}\n")
+    text.append(plural(stats.complaints, "complaint"), style="bold red" if stats.complaints else "")
     if stats.mean_sentiment is not None:
         style = "green" if stats.mean_sentiment > 0.2 else "red" if stats.mean_sentiment < -0.2 else ""
         text.append(" · sentiment ")
@@ -334,8 +357,8 @@ def merges_text(view: CustomerView) -> Text:
         text.append_text(
             literal(source.display_name if source else f"#{merge.from_customer_id}", "bold", one_line=True)
         )
-        identities = _count(len(merge.identity_ids), "identity", "identities")
-        text.append(f"  {identities}, {_count(len(merge.thread_ids), 'thread', 'threads')}, by ", style="dim")
+        identities = plural(len(merge.identity_ids), "identity", "identities")
+        text.append(f"  {identities}, {plural(len(merge.thread_ids), 'thread')}, by ", style="dim")
         text.append_text(literal(merge.responder, "dim", one_line=True))
         if source is not None and source.notes:
             # Its own notes stay on it (an unmerge gives them back): shown here so nothing is out of sight.
@@ -343,10 +366,6 @@ def merges_text(view: CustomerView) -> Text:
             text.append_text(literal(source.notes, "italic", one_line=True))
         text.append("\n")
     return text
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 class TierPicker(_Picker):

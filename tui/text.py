@@ -101,3 +101,26 @@ def notify_literal(
     `target` is the app or a screen; every notification of the desk goes through here.
     """
     target.notify(clean(message), severity=severity, timeout=timeout, markup=False)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 thread`, `3 threads`, `1,204 threads`: every count the desk says, in words that agree with it."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def compact_count(n: int) -> str:
+    """`7`, `950`, `1.2k`, `41k`, `1.3M`: a count in at most four characters, for the narrow view strip."""
+    if n < 1000:
+        return str(n)
+    size, unit = (1_000_000, "M") if n >= 1_000_000 else (1000, "k")
+    tenths = n * 10 // size  # rounded down: a count never reads as more than there is
+    return f"{tenths // 10}.{tenths % 10}{unit}" if tenths < 100 else f"{n // size}{unit}"
+
+
+def handle_text(network: str, handle: str) -> str:
+    """A handle as its network writes it: `u/name` on Reddit, `@name` elsewhere (`@name@instance` on Mastodon)."""
+    if not handle:
+        return ""
+    if network == "reddit":
+        return handle if handle.startswith("u/") else f"u/{handle}"
+    return handle if handle.startswith("@") else f"@{handle}"

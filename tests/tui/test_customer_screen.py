@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Static
 from responders.customers import CustomerBook
 from store.mentions import save_mentions
 from store.models import Customer, CustomerMerge, Identity
-from tui.customer import CustomerScreen, EditText
+from tui.customer import Confirm, CustomerScreen, EditText
 from tui.inbox import InboxScreen
 from tui.thread import ThreadScreen
 
@@ -83,7 +83,7 @@ async def test_identities_on_two_networks_and_every_earlier_thread(world, make_m
         assert threads[1].endswith("@acme refund please")
         # Only the first line of a message: the table stays one row per thread.
         assert threads[2].endswith("@acme parcel lost")
-        assert "3 threads: 3 open, 0 resolved" in shown(app, "#customer-stats")
+        assert "3 threads: 3 new\n" in shown(app, "#customer-stats")
         assert "Jane S " in shown(app, "#customer-merges")
 
         await pilot.press("j", "j", "k", "enter")
@@ -100,9 +100,13 @@ async def test_merge_the_suggested_record_then_unmerge_it(world, make_mention):
     app = desk(world)
     async with app.run_test(size=(140, 40)) as pilot:
         await open_record(world, pilot, app, jane)
-        assert cells(app, "#suggestions") == ["jane SMITH | same name jane SMITH"]
+        assert cells(app, "#suggestions") == ["jane SMITH (mastodon) | same name jane SMITH"]
 
         await pilot.press("M")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        # Two records of one name: each is named with its accounts, so the responder sees which goes where.
+        question = str(app.screen.query(Static).first().render())
+        assert question.startswith("Merge jane SMITH (mastodon @jsmith)\ninto Jane Smith (x @jane)?")
         await pilot.press("y")
         await wait_for(pilot, lambda: len(cells(app, "#identities")) == 2)
         assert len(cells(app, "#threads")) == 2 and cells(app, "#suggestions") == []
@@ -166,8 +170,12 @@ async def test_detach_an_identity_linked_by_mistake(world, make_mention):
     app = desk(world)
     async with app.run_test(size=(140, 40)) as pilot:
         await open_record(world, pilot, app, sam)
-        assert cells(app, "#identities")[0].startswith("reddit | @sam_other")
-        await pilot.press("shift+tab", "j", "k", "x", "y")
+        # Reddit names people u/name, as Reddit itself does.
+        assert cells(app, "#identities")[0].startswith("reddit | u/sam_other")
+        await pilot.press("shift+tab", "j", "k", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        assert str(app.screen.query(Static).first().render()).startswith("Detach reddit u/sam_other?")
+        await pilot.press("y")
         await wait_for(pilot, lambda: len(cells(app, "#identities")) == 1)
         assert cells(app, "#identities")[0].startswith("x | @sam")
         assert len(cells(app, "#threads")) == 1
@@ -198,5 +206,7 @@ async def test_hostile_names_notes_and_messages_are_shown_as_written(world, make
         assert "[link=https://evil.example]click[/link] ␛]0;pwned␇" in notes
         assert "@acme [bold red]FREE[/] ␛[2J gone?" in cells(app, "#threads")[0]
         assert cells(app, "#identities")[0] == "x | @mal | [blink]Mal[/blink] Ware | 10"
-        assert cells(app, "#suggestions") == ["[blink]mal[/blink] ware | same name [blink]mal[/blink] ware"]
+        assert cells(app, "#suggestions") == [
+            "[blink]mal[/blink] ware (bluesky) | same name [blink]mal[/blink] ware"
+        ]
         assert not any("\x1b" in text for text in (title, notes, *cells(app, "#threads")))
