@@ -79,6 +79,7 @@ def make_desk(
         responder=settings.desk.responder,
         outbox=outbox,
         saved_replies=load_saved_replies(settings.replies_path()),
+        leads=settings.desk.leads,
     )
 
 

@@ -6,13 +6,16 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from earful.cli_alerts import alerts_app
 from earful.cli_common import ConfigOption, echo_json, echo_text, read_store
 from earful.cli_report import report
+
+if TYPE_CHECKING:
+    from tui.app import EarfulApp
 
 app = typer.Typer(
     name="earful",
@@ -49,14 +52,28 @@ def tui(
     thread: Annotated[int | None, typer.Option(help="Open this thread straight away.")] = None,
 ) -> None:
     """Open the desk on the configured database."""
-    from earful.app import make_desk, make_tui
     from earful.logs import log_to_file
+    from store.errors import UserError
+
+    # Without a terminal the desk cannot read a key or draw a screen: it would wait (and spin) forever.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError(
+            "earful tui needs a terminal to draw the desk on; run it in one, not with its input or output "
+            "redirected (earful status and earful export read the store without one)"
+        )
+    app = tui_app(config, thread=thread)
+    log_to_file("tui")
+    app.run()
+
+
+def tui_app(config: Path | None = None, *, thread: int | None = None) -> EarfulApp:
+    """The desk `earful tui` runs: built by the factory the demo uses, with every desk setting ([desk.keys],
+    desk.refresh_seconds, leads, the customer tiers) from the configuration."""
+    from earful.app import make_desk, make_tui
     from earful.settings import load_settings
 
     settings = load_settings(config)
-    log_to_file("tui")
-    desk = make_desk(settings)
-    make_tui(desk, open_thread=thread).run()
+    return make_tui(make_desk(settings), settings=settings, open_thread=thread)
 
 
 @app.command()

@@ -68,6 +68,9 @@ class DeskSettings(BaseModel):
     refresh_seconds: float = Field(default=1.0, gt=0, le=60)
     # Binding id -> key, e.g. {"inbox.done" = "e"}; ids are listed in tui/commands.py and the README.
     keys: dict[str, str] = Field(default_factory=dict)
+    # Who may take back a thread a colleague holds (assign it to anyone, or to nobody). None named: every
+    # responder's own desk may, so a team without roles can always free a thread someone left held.
+    leads: list[str] = Field(default_factory=list)
 
 
 class PipelineSettings(BaseModel):

@@ -25,7 +25,17 @@ from store.desk_actions import (
 )
 from store.drafts import discard_draft, get_draft, save_draft
 from store.models import Draft, Mention, Reply, Thread, ThreadNote
-from store.queries import InboxFilter, InboxRow, ThreadView, inbox, last_change, thread_view, view_counts
+from store.queries import (
+    InboxFilter,
+    InboxKey,
+    InboxRow,
+    ThreadView,
+    inbox,
+    last_change,
+    rows_before,
+    thread_view,
+    view_counts,
+)
 from store.reply_length import Length, reply_length
 
 __all__ = ["VIEWS", "ActivityBucket", "BulkResult", "Desk", "Filled", "InboxFilter", "Length", "Seen"]
@@ -51,6 +61,8 @@ class Desk:
     saved_replies: Sequence[SavedReply] = field(default_factory=list)
     # Where "now" comes from: views, snoozes and presence depend on it.
     clock: Callable[[], datetime] = utcnow
+    # Who may take a colleague's thread back (`[desk] leads`); none named: each desk's own responder.
+    leads: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         # Stored on every claim, note and reply and shown on every colleague's desk: cleaned once, here, so each
@@ -58,8 +70,16 @@ class Desk:
         self.responder = clean_name(self.responder)
 
     def inbox(
-        self, view: str = "inbox", filters: InboxFilter | None = None, limit: int = 500
+        self,
+        view: str = "inbox",
+        filters: InboxFilter | None = None,
+        limit: int = 500,
+        *,
+        after: InboxKey | None = None,
+        before: InboxKey | None = None,
+        last: bool = False,
     ) -> list[InboxRow]:
+        """One page of the view: the first `limit` threads, or those after or before a row, or the last ones."""
         with self.store.read() as session:
             return inbox(
                 session=session,
@@ -68,6 +88,15 @@ class Desk:
                 filters=filters,
                 now=self.clock(),
                 limit=limit,
+                after=after,
+                before=before,
+                last=last,
+            )
+
+    def rows_before(self, key: InboxKey, view: str = "inbox", filters: InboxFilter | None = None) -> int:
+        with self.store.read() as session:
+            return rows_before(
+                key, session=session, view=view, responder=self.responder, filters=filters, now=self.clock()
             )
 
     def counts(self, filters: InboxFilter | None = None) -> dict[str, int]:
@@ -96,9 +125,23 @@ class Desk:
                 thread_id, status, session=session, responder=self.responder, now=self.clock()
             )
 
-    def assign(self, thread_ids: Sequence[int], to: str | None) -> BulkResult:
+    def assign(self, thread_ids: Sequence[int], to: str | None, *, take_back: bool = True) -> BulkResult:
+        """Threads to `to` (None: nobody); a lead takes back a colleague's unless `take_back` is False."""
         with self.store.write() as session:
-            return triage.assign(thread_ids, to, responder=self.responder, session=session, now=self.clock())
+            return triage.assign(
+                thread_ids,
+                to,
+                responder=self.responder,
+                session=session,
+                now=self.clock(),
+                leads=self.leads,
+                take_back=take_back,
+            )
+
+    def assignable(self) -> list[str]:
+        """Who a thread can be assigned to (responders.triage.assignable)."""
+        with self.store.read() as session:
+            return triage.assignable(self.responder, self.leads, session=session)
 
     def move(self, thread_ids: Sequence[int], status: str) -> BulkResult:
         with self.store.write() as session:

@@ -12,7 +12,16 @@ from sqlmodel import Session
 
 from responders.safe import one_line, strip_controls
 from store.clock import as_utc, utcnow
-from store.desk_actions import APPLIED, NO_THREAD, Changed, change_threads, clean_name, retag, undo_latest
+from store.desk_actions import (
+    APPLIED,
+    NO_THREAD,
+    Changed,
+    change_threads,
+    clean_name,
+    known_responders,
+    retag,
+    undo_latest,
+)
 from store.models import Thread, ThreadStatus
 
 MAX_TAG = 40
@@ -30,10 +39,14 @@ class BulkResult:
     done: list[int] = field(default_factory=list)
     # Thread id -> why it was left alone ("held by bob", "no such thread").
     skipped: dict[int, str] = field(default_factory=dict)
+    # Thread id -> the colleague a lead took it back from.
+    taken_from: dict[int, str] = field(default_factory=dict)
 
     def summary(self, verb: str) -> str:
         """For the status bar: "3 threads snoozed; 1 skipped (held by bob)"."""
         said = f"{_threads(len(self.done))} {verb}"
+        if self.taken_from:
+            said += f" ({len(self.taken_from)} taken back from {', '.join(dict.fromkeys(self.taken_from.values()))})"
         if self.skipped:
             reasons = ", ".join(dict.fromkeys(self.skipped.values()))
             said += f"; {len(self.skipped)} skipped ({reasons})"
@@ -45,7 +58,7 @@ def _threads(n: int) -> str:
 
 
 def _bulk(changed: Changed) -> BulkResult:
-    return BulkResult(changed.done, changed.skipped)
+    return BulkResult(changed.done, changed.skipped, changed.taken_from)
 
 
 def _one(thread_id: int, changed: Changed, *, session: Session) -> Thread:
@@ -101,6 +114,19 @@ def set_status(
     return thread
 
 
+def is_lead(responder: str, leads: Sequence[str]) -> bool:
+    """Whether `responder` may take a colleague's thread back. With no leads named (`[desk] leads`), each desk's
+    own responder is one: a team without roles can always free a thread someone left held."""
+    return responder in leads if leads else True
+
+
+def assignable(responder: str, leads: Sequence[str], *, session: Session) -> list[str]:
+    """Who a thread can go to until there is a team roster: names that worked on this desk before (store.
+    desk_actions.known_responders), the leads, and me. A typed name nobody has would hold a thread for good."""
+    names = {*known_responders(session=session), *(clean_name(lead) for lead in leads), responder}
+    return sorted(names, key=str.casefold)
+
+
 def assign(
     thread_ids: Sequence[int],
     to: str | None,
@@ -108,17 +134,44 @@ def assign(
     responder: str,
     session: Session,
     now: datetime | None = None,
+    leads: Sequence[str] = (),
+    take_back: bool = True,
 ) -> BulkResult:
-    """Give threads to `to` (None: to nobody). Only threads that are free or held by `responder` move.
+    """Give threads to `to` (None: to nobody), a name from `assignable`. Threads that are free or held by
+    `responder` move; a lead (`is_lead`) moves threads a colleague holds too, taking them back (unless
+    `take_back` is False: a claim never takes a thread from anyone).
 
     The name is stored cleaned (store.desk_actions.clean_name): typed or pasted, it cannot carry an escape
     sequence to the colleagues' screens."""
     if to is not None and not one_line(to):
         raise ValueError("assign to whom? Give a responder's name, or None to unassign")
+    if to is not None:
+        names = assignable(responder, leads, session=session)
+        to = next((name for name in names if name.casefold() == clean_name(to).casefold()), to)
+        if to not in names:
+            raise ValueError(
+                f"nobody called {one_line(to, 40)!r} has worked on this desk yet, so the thread would be held by "
+                f"no one for good; assign to {', '.join(names)} (or - for nobody)"
+            )
     kind = "assign" if to else "unassign"
-    return _bulk(
-        _change(thread_ids, {"assignee": clean_name(to) if to else None}, kind, responder, session, now)
+    lead = take_back and is_lead(responder, leads)
+    values = {"assignee": clean_name(to) if to else None}
+    result = _bulk(
+        change_threads(
+            thread_ids,
+            values,
+            kind=kind,
+            responder=responder,
+            session=session,
+            now=now or utcnow(),
+            take_back=lead,
+        )
     )
+    if not is_lead(responder, leads):
+        for thread_id, reason in result.skipped.items():
+            if reason.startswith("held by"):
+                result.skipped[thread_id] = f"{reason}; a lead ({', '.join(leads)}) can take it back"
+    return result
 
 
 def move(

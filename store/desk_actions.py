@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, false, func, or_, update
+from sqlalchemy import case, false, func, or_, true, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from store.models import DeskAction, Mention, Presence, Reply, Thread, ThreadNote
+from store.models import CustomerMerge, DeskAction, Mention, Presence, Reply, Thread, ThreadNote
 from store.text import one_line
 
 NO_THREAD = "no such thread"
@@ -53,6 +53,8 @@ class Changed:
     done: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
     action: DeskAction | None = None
+    # Threads a colleague held that a lead took back: thread id -> who held it.
+    taken_from: dict[int, str] = field(default_factory=dict)
 
 
 def lock_threads(thread_ids: Iterable[int], *, session: Session) -> dict[int, Thread]:
@@ -74,8 +76,11 @@ def _free_or_held_by(responder: str) -> Any:
     return or_(col(Thread.assignee).is_(None), col(Thread.assignee) == responder)
 
 
-def _eligible(thread_ids: Sequence[int], responder: str, *, session: Session) -> tuple[list[Thread], Changed]:
-    """The threads `responder` may change (free or theirs), locked; the others already marked skipped."""
+def _eligible(
+    thread_ids: Sequence[int], responder: str, *, session: Session, take_back: bool = False
+) -> tuple[list[Thread], Changed]:
+    """The threads `responder` may change (free or theirs; any, for a lead taking threads back), locked; the
+    others already marked skipped."""
     responder = clean_name(responder)
     ids = list(dict.fromkeys(thread_ids))
     threads = lock_threads(ids, session=session)
@@ -84,9 +89,11 @@ def _eligible(thread_ids: Sequence[int], responder: str, *, session: Session) ->
         thread = threads.get(thread_id)
         if thread is None:
             result.skipped[thread_id] = NO_THREAD
-        elif thread.assignee not in (None, responder):
+        elif thread.assignee not in (None, responder) and not take_back:
             result.skipped[thread_id] = f"held by {thread.assignee}"
         else:
+            if thread.assignee not in (None, responder):
+                result.taken_from[thread_id] = thread.assignee
             eligible.append(thread)
             result.done.append(thread_id)
     return eligible, result
@@ -100,21 +107,25 @@ def change_threads(
     responder: str,
     session: Session,
     now: datetime,
+    take_back: bool = False,
 ) -> Changed:
-    """Set `values` on every thread that is free or held by `responder`, and record what they replaced."""
+    """Set `values` on every thread that is free or held by `responder` (with `take_back`, a lead's: on any
+    thread), and record what they replaced."""
     responder = clean_name(responder)
     if values.get("assignee") is not None:
         values = {**values, "assignee": clean_name(values["assignee"])}
-    threads, result = _eligible(thread_ids, responder, session=session)
+    threads, result = _eligible(thread_ids, responder, session=session, take_back=take_back)
     before: dict[int, dict[str, Any]] = {}
     for thread in threads:
         old = {name: getattr(thread, name) for name, new in values.items() if getattr(thread, name) != new}
         if old and thread.id is not None:
             before[thread.id] = old
     if before:
+        # The row lock held since _eligible means no colleague claimed meanwhile; the condition says so again.
+        held = true() if take_back else _free_or_held_by(responder)
         changed = session.execute(
             update(Thread)
-            .where(col(Thread.id).in_(list(before)), _free_or_held_by(responder))
+            .where(col(Thread.id).in_(list(before)), held)
             .values(**values, updated_at=now)
             .returning(col(Thread.id))
             .execution_options(synchronize_session=False)
@@ -279,6 +290,21 @@ def _changed_since(name: str, current: Any) -> str:
     if name in ("snoozed_until", "snooze_until_reply"):
         return "snooze changed since"
     return f"{name} changed since"
+
+
+def known_responders(*, session: Session) -> list[str]:
+    """Every name that worked on this desk: took an action (a claim among them), replied, wrote a note, merged
+    customers or had a thread open. Until there is a team roster, these are the names a thread can go to."""
+    columns = (
+        DeskAction.responder,
+        Reply.responder,
+        ThreadNote.responder,
+        CustomerMerge.responder,
+        Presence.responder,
+    )
+    names: Any = union(*(select(col(column).label("name")) for column in columns)).subquery()
+    found = {one_line(name) for (name,) in session.execute(select(names.c.name))}
+    return sorted(found - {""}, key=str.casefold)
 
 
 def touch_presence(responder: str, thread_id: int | None, *, session: Session, now: datetime) -> None:

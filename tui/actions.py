@@ -12,7 +12,7 @@ from textual.screen import Screen
 from responders.desk import BulkResult
 from responders.triage import ClaimedByOther
 from store import StoreUnavailable
-from tui.pickers import Prompt, SnoozePicker, StatusPicker
+from tui.pickers import AssignPicker, Prompt, SnoozePicker, StatusPicker
 from tui.text import notify_literal
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ def run_bulk(app: EarfulApp, what: str, ids: list[int], **kw: object) -> tuple[s
     try:
         result: BulkResult
         if what == "claim":
-            result = desk.assign(ids, desk.responder)
+            # A claim takes what is free; taking a colleague's thread back is `a`, a lead's choice.
+            result = desk.assign(ids, desk.responder, take_back=False)
         elif what == "assign":
             result = desk.assign(ids, kw["to"])  # type: ignore[arg-type]
         elif what == "move":
@@ -94,7 +95,8 @@ class TriageActions(Screen[None]):
     def targets(self) -> list[int]:
         raise NotImplementedError
 
-    def known_names(self) -> list[str]:
+    def holders(self) -> list[str]:
+        """Who holds what an action applies to, named in the assign picker."""
         return []
 
     def known_tags(self) -> list[str]:
@@ -117,14 +119,29 @@ class TriageActions(Screen[None]):
         self.app.push_screen(StatusPicker(), chosen)
 
     def action_assign(self) -> None:
+        if self.targets():
+            self._pick_assignee(self.holders())
+
+    @work(thread=True, exclusive=True, group="desk-assign", exit_on_error=False)
+    def _pick_assignee(self, holders: list[str]) -> None:
+        desk = self.earful.desk
+        try:
+            names = desk.assignable()
+        except (DBAPIError, StoreUnavailable) as exc:
+            self.app.call_from_thread(
+                self.acted,
+                f"Could not list who to assign to: {database_trouble(exc)}",
+                "error",
+                put_away=False,
+            )
+            return
+
         def chosen(name: str | None) -> None:
             if name:
                 self.act("assign", to=None if name in NOBODY else name)
 
-        prompt = Prompt(
-            "Assign to", hint="a colleague's name, or - to unassign", suggestions=self.known_names()
-        )
-        self.app.push_screen(prompt, chosen)
+        picker = AssignPicker(names, me=desk.responder, holders=holders)
+        self.app.call_from_thread(self.app.push_screen, picker, chosen)
 
     def action_snooze(self) -> None:
         picker = SnoozePicker(self.earful.desk.clock())

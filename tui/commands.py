@@ -44,6 +44,8 @@ class Command:
 INBOX = [
     Command("inbox.open", "enter", "open_thread", "Open", "Open the thread under the cursor"),
     Command("inbox.reply", "r", "reply", "Reply", "Open the thread with the reply box ready"),
+    # Early, so the footer of an 80-column window still shows where every other key is.
+    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
     Command(
         "inbox.claim",
         "c",
@@ -72,7 +74,8 @@ INBOX = [
         "slash",
         "filter",
         "Filter",
-        "Filter: net:x tier:critical sent:negative lang:en tag:… words",
+        'Filter as brand terms are written: tier:critical (refund OR "never arrived") -net:reddit, '
+        "net: brand: tier: sent: lang: tag: from:, a customer's name",
     ),
     Command("inbox.customer", "o", "customer", "Customer", "Open the customer's record", show=False),
     Command("inbox.view", "v", "next_view", "View", "Next view", show=False),
@@ -90,7 +93,6 @@ INBOX = [
     Command(
         "inbox.alerts", "exclamation_mark", "app.alerts", "Alerts", "The alerts that fired lately", show=False
     ),
-    Command("app.help", "question_mark", "app.help", "Keys", "Every key on this screen"),
     Command("app.quit", "q", "app.quit", "Quit", "Leave earful"),
 ]
 

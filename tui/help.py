@@ -40,6 +40,11 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [
         Binding("escape,question_mark,q", "close", "Close", id="help.close", tooltip="Close the key list"),
+        # The list is longer than a small window: the desk's own movement keys scroll it.
+        Binding("j,down", "scroll(1)", "Down", id="help.down", tooltip="Scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "Up", id="help.up", tooltip="Scroll up", show=False),
+        Binding("ctrl+d,pagedown", "scroll(10)", "Page down", id="help.page_down", show=False),
+        Binding("ctrl+u,pageup", "scroll(-10)", "Page up", id="help.page_up", show=False),
     ]
 
     def __init__(self, beneath: Screen[object]) -> None:
@@ -64,6 +69,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text(self._title, style="bold underline"))
             yield Static(table, id="keys")
             yield Static(footer)
+
+    def action_scroll(self, lines: int) -> None:
+        self.query_one(VerticalScroll).scroll_relative(y=lines, animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

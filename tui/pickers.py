@@ -77,6 +77,34 @@ class SavedReplyPicker(_Picker):
         super().__init__("Start from a saved reply", options)
 
 
+class AssignPicker(_Picker):
+    """Who the threads go to: only names that worked on this desk (responders.triage.assignable), so a typo can
+    never hold a thread for good; `-` gives them to nobody."""
+
+    def __init__(self, names: Sequence[str], *, me: str, holders: Sequence[str] = ()) -> None:
+        ordered = [me, *(name for name in names if name != me)]
+        options = []
+        for i, name in enumerate(ordered, start=1):
+            label = Text(f"{i}  " if i < 10 else "   ")
+            label.append_text(literal(name, "bold" if name == me else "", one_line=True))
+            if name == me:
+                label.append("  me", style="dim")
+            if name in holders:
+                label.append("  holds it now", style="magenta")
+            options.append((name, label))
+        options.append(("-", Text("-  nobody (unassign)", style="dim")))
+        title = "Assign to"
+        if holders:
+            title += f" (now held by {', '.join(holders)})"
+        super().__init__(title, options)
+
+    def on_key(self, event: events.Key) -> None:
+        # Textual calls _Picker.on_key too (handlers run for each class): only "-" is handled here.
+        if event.character == "-":
+            event.stop()
+            self.dismiss("-")
+
+
 def snooze_choices(now: datetime) -> list[tuple[str, str, datetime | None]]:
     """(key, label, until) for the snooze picker; until None means 'until the customer writes again'.
 

@@ -29,8 +29,14 @@ class Clock:
         return self.now
 
 
-def desk(store: Store, responder: str, clock: Clock | None = None) -> Desk:
-    return Desk(store=store, responder=responder, outbox=Outbox(store, {}), clock=clock or Clock())
+def desk(
+    store: Store, responder: str, clock: Clock | None = None, leads: tuple[str, ...] = ("carol",)
+) -> Desk:
+    """A responder's desk on a team that carol leads: carol may take threads back (and has them assigned), the
+    others may not."""
+    return Desk(
+        store=store, responder=responder, outbox=Outbox(store, {}), clock=clock or Clock(), leads=leads
+    )
 
 
 def new_threads(store: Store, make_mention, n: int, *, prefix: str = "t") -> list[int]:
@@ -77,12 +83,16 @@ def test_bulk_assign_skips_threads_a_colleague_holds(any_store, make_mention, al
     bob.claim(ids[0])
     result = alice.assign([*ids, 9999], "alice")
     assert result.done == ids[1:]
-    assert result.skipped == {ids[0]: "held by bob", 9999: "no such thread"}
-    assert result.summary("assigned") == "3 threads assigned; 2 skipped (held by bob, no such thread)"
+    held = "held by bob; a lead (carol) can take it back"
+    assert result.skipped == {ids[0]: held, 9999: "no such thread"}
+    assert result.summary("assigned") == f"3 threads assigned; 2 skipped ({held}, no such thread)"
     assert [thread(any_store, i).assignee for i in ids] == ["bob", "alice", "alice", "alice"]
     # Alice may hand her own threads on, or let them go; never bob's.
     assert alice.assign(ids[1:2], "carol").done == ids[1:2]
-    assert alice.assign(ids[:3], None).skipped == {ids[0]: "held by bob", ids[1]: "held by carol"}
+    assert alice.assign(ids[:3], None).skipped == {
+        ids[0]: held,
+        ids[1]: "held by carol; a lead (carol) can take it back",
+    }
     assert [thread(any_store, i).assignee for i in ids] == ["bob", "carol", None, "alice"]
     assert alice.inbox("unassigned")[0].thread_id == ids[2]
     with pytest.raises(ClaimedByOther) as err:
@@ -92,6 +102,40 @@ def test_bulk_assign_skips_threads_a_colleague_holds(any_store, make_mention, al
         alice.set_status(ids[0], "resolved")
     with pytest.raises(LookupError):
         alice.claim(9999)
+
+
+def test_a_thread_goes_only_to_a_name_seen_on_the_desk_and_a_lead_takes_it_back(
+    any_store, make_mention, alice, bob, clock
+):
+    ids = new_threads(any_store, make_mention, 3)
+    with pytest.raises(ValueError, match="nobody called 'sam' has worked on this desk yet.*alice, carol"):
+        alice.assign(ids, "sam")
+    assert all(thread(any_store, i).assignee is None for i in ids)
+    bob.claim(ids[0])
+    desk(any_store, "dave").add_note(ids[2], "asked the warehouse")
+    assert alice.assignable() == ["alice", "bob", "carol", "dave"]
+    assert alice.assign(ids[1:2], "DAVE").done == ids[1:2] and thread(any_store, ids[1]).assignee == "dave"
+
+    # Not a lead: bob's thread stays his, and the reason says who can free it.
+    held = alice.assign(ids[:1], "alice")
+    assert held.skipped == {ids[0]: "held by bob; a lead (carol) can take it back"}
+    carol = desk(any_store, "carol", clock)
+    taken = carol.assign(ids[:2], "carol")
+    assert (
+        taken.done == ids[:2]
+        and taken.summary("assigned") == "2 threads assigned (2 taken back from bob, dave)"
+    )
+    assert [thread(any_store, i).assignee for i in ids[:2]] == ["carol", "carol"]
+
+    # A thread held by a name nobody has (written before names were checked) is freed by a lead, never stuck.
+    with any_store.write() as s:
+        s.get(Thread, ids[2]).assignee = "sam"
+    assert bob.move(ids[2:], "resolved").skipped == {ids[2]: "held by sam"}
+    assert carol.assign(ids[2:], None).done == ids[2:] and thread(any_store, ids[2]).assignee is None
+    # With no leads named, each desk's own responder is one.
+    with any_store.write() as s:
+        s.get(Thread, ids[2]).assignee = "sam"
+    assert desk(any_store, "bob", clock, leads=()).assign(ids[2:], "bob").taken_from == {ids[2]: "sam"}
 
 
 def test_two_desks_claiming_the_same_threads_at_once_each_thread_has_one_holder(any_store, make_mention):
@@ -120,7 +164,7 @@ def test_two_desks_claiming_the_same_threads_at_once_each_thread_has_one_holder(
             winner = ["alice", "bob"].index(holder)
             assert seen[winner][0][thread_id] == holder
             assert seen[1 - winner][0][thread_id] == f"lost to {holder}"
-            assert seen[1 - winner][1].skipped[thread_id] == f"held by {holder}"
+            assert seen[1 - winner][1].skipped[thread_id].startswith(f"held by {holder};")
         for index, name in enumerate(["alice", "bob"]):
             assert sorted(seen[index][1].done) == sorted(t for t, h in holders.items() if h == name)
     finally:

@@ -11,14 +11,14 @@ from desk_kit import wait_for
 from pg_kit import own_database
 from sqlalchemy import event
 from sqlmodel import select
-from textual.widgets import DataTable, Input, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from earful.app import make_desk, make_tui
 from store import Store
 from store.mentions import save_mentions
 from store.models import Reply, Thread
 from tui.inbox import MESSAGE, InboxScreen
-from tui.pickers import Prompt
+from tui.pickers import AssignPicker
 from tui.thread import ThreadScreen
 
 # What a terminal would run: set the title, write the clipboard (OSC 52), clear the screen, CSI as one C1 byte.
@@ -79,15 +79,19 @@ async def test_a_refusal_holding_markup_is_shown_as_written_and_the_reply_kept(w
     assert "[/][link=x]pay[/link]" in (reply.error or "")
 
 
-async def test_a_name_typed_with_escapes_is_stored_clean_and_never_reaches_the_terminal(world):
+async def test_a_name_given_with_escapes_is_stored_clean_and_never_reaches_the_terminal(world):
     world.store_tweet("a", "@AcmeSupport help", author="ann", display="Ann", urgency=50, tier="high")
+    # A colleague's desk named with escapes (a pasted name): the picker offers it cleaned, as it was stored.
+    named = world.settings.desk.model_copy(update={"responder": f"bob{ESCAPES}"})
+    make_desk(world.settings.model_copy(update={"desk": named}), store=world.store).viewing(None)
     app = world.app()
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and len(rows(app)) == 1)
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, Prompt))
-        app.screen.query_one(Input).value = f"bob{ESCAPES}"
-        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AssignPicker))
+        offered = [str(o.prompt) for o in app.screen.query_one(OptionList)._options]
+        assert not any(unsafe(label) for label in offered)
+        await pilot.press("2")
         await wait_for(pilot, lambda: any("assigned" in t for t in toasts(app)))
         with world.store.read() as s:
             thread = s.exec(select(Thread)).one()
@@ -137,11 +141,12 @@ async def test_a_20000_word_phrase_is_refused_in_the_filter_bar_on_postgresql(wo
         assert "database unavailable" not in status and "stack depth" not in status
         inbox = app.screen
         assert isinstance(inbox, InboxScreen) and not inbox.filters
-        assert rows(app) == ["@acme where is my refund"]
+        # Nothing is shown under a filter that is not applied.
+        assert rows(app) == []
         # A filter that is a search clears the message.
         await submit_filter(app, pilot, "refund")
         await wait_for(pilot, lambda: not bar.display)
-        assert rows(app) == ["@acme where is my refund"]
+        await wait_for(pilot, lambda: rows(app) == ["@acme where is my refund"])
 
 
 async def test_a_filter_the_database_refuses_is_said_once_not_asked_again_every_beat(
@@ -165,7 +170,7 @@ async def test_a_filter_the_database_refuses_is_said_once_not_asked_again_every_
         await pilot.pause(1.0)
         assert len(refused) == 1 and "stack depth" in refused[0]
         assert sum("could not run this filter" in t for t in toasts(app)) == 1
-        assert rows(app) == ["@acme where is my refund"] and app.is_running
+        assert rows(app) == [] and app.is_running
         await submit_filter(app, pilot, "")
         await wait_for(pilot, lambda: not bar.display)
         assert len(refused) == 1

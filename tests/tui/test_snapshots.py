@@ -1,4 +1,5 @@
-"""What the three screens look like at 120x40, pinned as SVG snapshots (pytest-textual-snapshot).
+"""What the three screens look like at 120x40 (the inbox at 80x24 and 160x50 too), pinned as SVG snapshots
+(pytest-textual-snapshot).
 
 The desk reads "now" from its clock, so the clock is fixed here and every "ago", SLA and sparkline is the same on
 every run. After an intended change of look: `make test PYTEST_ARGS=--snapshot-update`, then review the SVGs.
@@ -80,14 +81,16 @@ def _fire(world) -> Thread:
         ).one()
 
 
-def test_inbox(snap_compare, desk_world):
+@pytest.mark.parametrize("size", [(80, 24), SIZE, (160, 50)], ids=["80x24", "120x40", "160x50"])
+def test_inbox(snap_compare, desk_world, size):
+    """The smallest terminal the desk supports, the usual one, and a wide one: the layout holds at each."""
     app = desk_world.app()
 
     async def ready(pilot):
         await wait_for(pilot, lambda: isinstance(app.screen, InboxScreen) and len(app.screen._rows) == 3)
         await pilot.pause(0.3)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+    assert snap_compare(app, terminal_size=size, run_before=ready)
 
 
 def test_thread(snap_compare, desk_world):
