@@ -9,14 +9,16 @@ from rich.text import Text
 
 from store.models import Mention, Reply, ReplyStatus, ThreadNote
 from store.queries import ThreadView
-from tui.text import SENTIMENT_STYLES, ago, literal, tier_badge, why
+from tui.text import SENTIMENT_STYLES, ago, handle_text, literal, plural, tier_badge, why
 
 
 def message_text(mention: Mention, handle: str, reply: Reply | None = None, *, now: datetime) -> Text:
     head = Text()
     head.append_text(
         literal(
-            f"@{handle}" if handle else "unknown", "bold cyan" if mention.is_own else "bold", one_line=True
+            handle_text(mention.network, handle) or "unknown",
+            "bold cyan" if mention.is_own else "bold",
+            one_line=True,
         )
     )
     head.append(f"  {ago(mention.created_at, now)} ago", style="dim")
@@ -86,8 +88,8 @@ def customer_record(view: ThreadView) -> Text:
     text.append("\nIdentities\n", style="bold underline")
     for identity in view.identities:
         text.append(f"{identity.network} ")
-        text.append_text(literal(f"@{identity.handle}", "bold", one_line=True))
-        text.append(f"  {identity.followers:,} followers\n", style="dim")
+        text.append_text(literal(handle_text(identity.network, identity.handle), "bold", one_line=True))
+        text.append(f"  {plural(identity.followers, 'follower')}\n", style="dim")
     if customer.notes:
         text.append("\nNotes\n", style="bold underline")
         text.append_text(literal(customer.notes))

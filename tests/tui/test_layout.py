@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static
 
 from tui.help import HelpScreen
 from tui.inbox import CUSTOMER, MESSAGE, InboxScreen
+from tui.thread import ThreadScreen
 
 
 def screen_lines(app) -> list[str]:
@@ -82,6 +83,13 @@ async def test_reddit_names_people_u_slash_name(world):
         table = app.screen.query_one(DataTable)
         assert table.get_row_at(0)[CUSTOMER].plain == "u/spez_fan"
         assert str(app.screen.query_one("#preview", Static).render()).startswith("u/spez_fan on reddit")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ThreadScreen) and app.screen.view is not None)
+        assert "reddit u/spez_fan  10 followers" in str(
+            app.screen.query_one("#customer-record", Static).render()
+        )
+        messages = [str(w.render()) for w in app.screen.query("#messages Static").results(Static)]
+        assert any(m.startswith("u/spez_fan ") for m in messages)
 
 
 async def test_j_and_k_scroll_the_help(world):
