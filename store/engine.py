@@ -44,7 +44,19 @@ def default_url() -> str:
     return f"sqlite:///{path}"
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, path: Path | None = None) -> None:
+    if path is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _owner_only(*_args: Any) -> None:
+            # The file is made 0600 just before SQLite opens it (its -wal and -shm take the file's mode). If it
+            # cannot be (its directory gone), SQLite's own error says so.
+            if not path.exists():
+                try:
+                    private_file(path)
+                except OSError:
+                    pass
+
     # pysqlite opens transactions lazily and wrongly for SAVEPOINT; take over BEGIN ourselves (the SQLAlchemy
     # documented recipe), so savepoints work and writers can ask for BEGIN IMMEDIATE.
     @event.listens_for(engine, "connect")
@@ -82,10 +94,12 @@ class Store:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.created = False
         connect_args: dict[str, Any] = {}
+        file: Path | None = None
         if self.is_sqlite:
             database = parsed.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
-                self.created = _sqlite_file(Path(database).expanduser(), create=create)
+                file = Path(database).expanduser()
+                self.created = _sqlite_file(file, create=create)
             # The desk and the pipeline share one file from several threads; each session is used by one only.
             connect_args["check_same_thread"] = False
         else:
@@ -96,7 +110,7 @@ class Store:
             raise StoreUnavailable(_bad_url(self.url, parsed.drivername, exc)) from None
         self.create = create
         if self.is_sqlite:
-            _sqlite_setup(self.engine)
+            _sqlite_setup(self.engine, file)
         self._write_engine = self.engine.execution_options(earful_write=True)
 
     @contextmanager
@@ -191,8 +205,8 @@ def _bad_url(url: str, driver: str, exc: BaseException) -> str:
 
 
 def _sqlite_file(path: Path, *, create: bool) -> bool:
-    """Make the SQLite file owner-only before SQLite opens it (its -wal and -shm take the file's mode); True if
-    it is new. With `create=False` a file that is not there is a NoStore error, and nothing is made."""
+    """Whether the SQLite file is new; its directory is made (0700) now, the file (0600) on the first connection.
+    With `create=False` a file that is not there is a NoStore error, and nothing is made."""
     if path.exists():
         return False
     if not create:
@@ -201,5 +215,4 @@ def _sqlite_file(path: Path, *, create: bool) -> bool:
             "EARFUL_DATABASE__URL (or [database] url) to the database's URL"
         )
     private_dir(path.parent)
-    private_file(path)
     return True
