@@ -138,14 +138,15 @@ class BatchWriter:
                 _put_aside(item.mention, reason, session=session)
             settings = self._alerts()
             # Firings are kept even with nobody subscribed: `earful alerts history` and the desk show them.
+            # Thread context (history fetched by the collectors) is stored, never alerted on.
             if not isolate:
                 written.alerts_queued = len(
-                    queue_alerts(written.result.stored, session=session, settings=settings)
+                    queue_alerts(written.result.news, session=session, settings=settings)
                 )
             else:
                 try:
                     with session.begin_nested():
-                        queued = queue_alerts(written.result.stored, session=session, settings=settings)
+                        queued = queue_alerts(written.result.news, session=session, settings=settings)
                     written.alerts_queued = len(queued)
                 except Exception as exc:
                     if classify(exc).waits:
@@ -209,4 +210,5 @@ def _merge(into: Written, written: Written) -> None:
     into.result.stored += written.result.stored
     into.result.duplicates += written.result.duplicates
     into.result.rejected += written.result.rejected
+    into.result.context |= written.result.context
     into.alerts_queued += written.alerts_queued

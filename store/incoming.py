@@ -155,6 +155,11 @@ class NewMention(BaseModel):
     brand: str = ""
     # Posted by one of the brand's own accounts: part of the thread, never an inbox item.
     is_own: bool = False
+    # Thread context: a post above a mention in its conversation (what it replies to, up to the root), fetched
+    # so the thread starts where the conversation did, though the brand's terms did not match it. Stored in
+    # its thread and classified like any post, but history: it never alerts, reopens, re-times or re-ranks
+    # the thread (store.mention_rows), and never carries a cursor.
+    context: bool = False
     raw: dict[str, Any] = Field(default_factory=dict)
     received_at: datetime = Field(default_factory=utcnow)
     # The source cursor this mention advances, stored in the same transaction as the mention itself.
@@ -239,6 +244,10 @@ class NewMention(BaseModel):
         if self.created_at > self.received_at + FUTURE_SKEW:
             # Set through __dict__: assigning would validate (and run this) again.
             self.__dict__["created_at"] = self.received_at
+        if self.context and self.cursor is not None:
+            # Context is fetched by id, not read forward through a listing: it is no position to resume from
+            # (listener/source.py's cursor rule), whoever set one.
+            self.__dict__["source"] = self.__dict__["cursor"] = None
         return self
 
 

@@ -11,10 +11,10 @@ threads, each sorted by key, then the mentions of those threads.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import tuple_
+from sqlalchemy import func, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, col, select
@@ -243,7 +243,12 @@ def insert_mentions(rows: Sequence[Mention], *, session: Session) -> dict[Key, M
 
 
 def apply_to_thread(
-    item: ScoredMention, *, thread: Thread, identity: Identity, sla: Mapping[str, timedelta]
+    item: ScoredMention,
+    *,
+    thread: Thread,
+    identity: Identity,
+    sla: Mapping[str, timedelta],
+    session: Session,
 ) -> None:
     """What a newly stored mention changes in its thread: customer, brand, clocks, urgency, count."""
     new, scores = item.mention, item.scores
@@ -252,8 +257,43 @@ def apply_to_thread(
         thread.customer_id = identity.customer_id
     if new.brand and not thread.brand:
         thread.brand = new.brand
-    if new.is_own:
+    if new.context:
+        apply_context(thread, at=created, inbound=not new.is_own, session=session)
+    elif new.is_own:
         apply_outbound(thread, at=created)
     else:
         apply_inbound(thread, at=created, urgency=scores.urgency, tier=scores.urgency_tier, sla=sla)
     thread.mention_count += 1
+
+
+def apply_context(thread: Thread, *, at: datetime, inbound: bool, session: Session) -> None:
+    """A post from above the mention that brought the conversation in (`NewMention.context`): history. It moves
+    the thread's first clocks back, never what it awaits, its SLA, urgency or snooze, and never reopens it:
+    what that post asked was answered then, or was never seen by the brand and is asked again by the mention
+    itself. Only a "new" thread the brand turns out to have answered before becomes "open".
+
+    Context arrives after the mention, in any order, so the first answer is found, not followed: the brand's
+    earliest post in the thread after its first customer message (stored already, or in this batch)."""
+    if inbound:
+        thread.first_inbound_at = min(as_utc(thread.first_inbound_at or at), at)
+        thread.last_inbound_at = max(as_utc(thread.last_inbound_at or at), at)
+    thread.first_activity_at = min(as_utc(thread.first_activity_at), at)
+    thread.last_activity_at = max(as_utc(thread.last_activity_at), at)
+    thread.updated_at = utcnow()
+    if thread.first_inbound_at is None or thread.id is None:
+        return
+    answered = session.exec(
+        select(func.min(Mention.created_at)).where(
+            Mention.thread_id == thread.id,
+            col(Mention.is_own).is_(True),
+            col(Mention.created_at) >= as_utc(thread.first_inbound_at),
+        )
+    ).one()
+    if answered is not None:
+        answered = as_utc(answered)
+        if thread.first_response_at is None or answered < as_utc(thread.first_response_at):
+            thread.first_response_at = answered
+    if thread.status == ThreadStatus.NEW and thread.first_response_at is not None:
+        # Not a first contact after all: the brand answered the customer before. The same status the
+        # conversation would have had, had it been collected from its first post.
+        thread.status = ThreadStatus.OPEN

@@ -47,6 +47,14 @@ class SaveResult:
     duplicates: int = 0
     # Items the database refused (a value out of range, a constraint...), with the reason, to be kept aside.
     rejected: list[tuple[ScoredMention, str]] = field(default_factory=list)
+    # The stored mentions that are thread context (`NewMention.context`), by row id.
+    context: set[int] = field(default_factory=set)
+
+    @property
+    def news(self) -> list[Mention]:
+        """What was stored that is news: every stored mention but thread context (history fetched to start a
+        thread where its conversation did), which the per-mention alert rules must not hear about."""
+        return [m for m in self.stored if m.id not in self.context]
 
 
 def save_mentions(
@@ -108,9 +116,11 @@ def _store(
             result.duplicates += 1  # another writer stored it after our first look: still exactly once
             continue
         thread = threads[thread_key(item)]
-        apply_to_thread(item, thread=thread, identity=identities[author_key(item)], sla=sla)
+        apply_to_thread(item, thread=thread, identity=identities[author_key(item)], sla=sla, session=session)
         session.add(thread)
         result.stored.append(mention)
+        if item.mention.context and mention.id is not None:
+            result.context.add(mention.id)
     session.flush()
 
 
