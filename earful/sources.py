@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import socket
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from listener.supervisor import Supervisor
 from responders.silence import queue_network_silence, silent_networks
 from store.clock import utcnow
 from store.health import HealthRow, record_health
+from store.mentions import known_mentions
 
 if TYPE_CHECKING:
     from earful.pipeline import Pipeline
@@ -44,6 +46,13 @@ def build_collectors(pipeline: Pipeline) -> list[Any]:
     sources = build_sources(pipeline.settings)
     if not sources:
         return []
+    store = pipeline.store
+
+    def known(network: str, native_ids: Sequence[str]) -> set[str]:
+        # Thread context stops at what is stored (listener/context.py); one indexed lookup per post.
+        with store.read() as session:
+            return {found for _, found in known_mentions([(network, i) for i in native_ids], session=session)}
+
     return [
         Supervisor(
             sources,
@@ -51,6 +60,7 @@ def build_collectors(pipeline: Pipeline) -> list[Any]:
             put_aside=pipeline.quarantine,
             get_cursor=pipeline.cursor,
             on_health=pipeline.note_health,
+            known=known,
         )
     ]
 

@@ -24,6 +24,7 @@ the post's own), native id the post's at:// URI, the author's handle, display na
 from __future__ import annotations
 
 from listener.bluesky_api import Api, Profiles
+from listener.bluesky_context import BlueskyContext
 from listener.bluesky_jetstream import SOURCE as JETSTREAM_SOURCE
 from listener.bluesky_jetstream import JetstreamSource, Link
 from listener.bluesky_normalise import NETWORK, Brands
@@ -76,4 +77,9 @@ def build_sources(
     ]
     # Jetstream reconciles through each brand's search (listener/reconcile.py).
     jetstream.searches = list(searches)
+    # One client for every source's thread context: one login, not one per source.
+    context = BlueskyContext(settings, index, profiles)
+    jetstream.context = context
+    for search in searches:
+        search.context = context
     return [jetstream, *searches]

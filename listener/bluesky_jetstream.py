@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
@@ -32,6 +33,7 @@ from websockets.frames import Opcode
 from websockets.sync.client import ClientConnection, connect
 
 from listener.bluesky_api import Api, resolve_accounts
+from listener.bluesky_context import BlueskyContext
 from listener.bluesky_normalise import NETWORK, POST_COLLECTION, Brands, Malformed, parse_frame, to_mention
 from listener.config import BlueskySettings
 from listener.health import SourceState
@@ -44,6 +46,7 @@ from listener.source import (
     SourceContext,
     retry_after,
 )
+from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class JetstreamSource:
         self.quiet_after = settings.quiet_seconds
         # Each brand's search, set by build_sources (the search sources hold the cursors they move).
         self.searches: list[SearchPass] = []
+        self.context_limit = settings.thread_context
+        self.context = BlueskyContext(settings, brands, api.profiles)
         self._conn: _Connection | None = None
         self._aborts = 0
         self._lock = threading.Lock()
@@ -130,6 +135,10 @@ class JetstreamSource:
             if ctx.stopping.is_set():
                 return
             search.reconcile_pass(ctx)
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up the conversation (listener/bluesky_context.py)."""
+        return self.context.ancestors(ctx, mention)
 
     def abort(self) -> None:
         with self._lock:

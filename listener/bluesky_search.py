@@ -15,11 +15,13 @@ every hit then goes through the same `BrandMatcher` as Jetstream's posts, so a t
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from atproto import models
 
 from listener.bluesky_api import Api, Unreadable, resolve_accounts
+from listener.bluesky_context import BlueskyContext
 from listener.bluesky_jetstream import Link
 from listener.bluesky_normalise import NETWORK, Brands, Malformed, PostRecord, parse_post_view, to_mention
 from listener.config import BlueskySettings, BrandSettings
@@ -27,6 +29,7 @@ from listener.health import SourceState
 from listener.parsing import raw_bytes
 from listener.source import BackoffPolicy, SourceContext
 from listener.terms import And, Hashtag, Keyword, Mention, Node, Operator, Or, compile_query
+from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +119,8 @@ class SearchSource:
         self._aborted = False
         # Jetstream's reconciliation runs passes on its own thread: an XRPC client of its own (not thread-safe).
         self._reconcile_api = Api(settings, profiles=api.profiles)
+        self.context_limit = settings.thread_context
+        self.context = BlueskyContext(settings, brands, api.profiles)
 
     def session(self, ctx: SourceContext) -> None:
         self._aborted = False
@@ -141,6 +146,10 @@ class SearchSource:
             ctx.alive()
             if ctx.wait(min(self.settings.poll_seconds, self.stall_after / 3)):
                 return
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up the conversation (listener/bluesky_context.py)."""
+        return self.context.ancestors(ctx, mention)
 
     def abort(self) -> None:
         # Every wait is short and every call has a timeout: the session notices at its next step.

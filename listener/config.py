@@ -56,6 +56,10 @@ class XSettings(BaseModel):
     # No tweet on the stream for this long (keep-alives only) and it counts as silent: reconciled at once and
     # then this often. Two minutes is longer than a busy brand's quiet, short enough to bound a quiet one's lag.
     quiet_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    # Thread context (listener/context.py): the posts above a mention (what it replies to, up to the root)
+    # fetched so a thread starts where the conversation did, at most this many per mention (0: none). One
+    # tweet lookup per post, from the app's own lookup budget, waited for when spent.
+    thread_context: int = Field(default=10, ge=0, le=100)
 
     @field_validator("base_url")
     @classmethod
@@ -104,6 +108,9 @@ class MastodonSettings(BaseModel):
     # No status for this long (heartbeats only) and a stream counts as silent: reconciled at once and then this
     # often. A hashtag may be quiet for hours; each silent turn costs one REST call.
     quiet_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    # Thread context (listener/context.py): at most this many posts above a mention (0: none); one /context
+    # call for the whole chain, usually the one that found the conversation's root already.
+    thread_context: int = Field(default=10, ge=0, le=100)
 
     @field_validator("hashtags")
     @classmethod
@@ -141,6 +148,9 @@ class BlueskySettings(BaseModel):
     gap_max_pages: int = Field(default=50, ge=1, le=1000)
     # Frames longer than this are put aside unparsed (a post event is about a kilobyte).
     max_frame_bytes: int = Field(default=1_048_576, ge=1024)
+    # Thread context (listener/context.py): at most this many posts above a mention (0: none); one
+    # getPostThread call (parentHeight) for the whole chain.
+    thread_context: int = Field(default=10, ge=0, le=100)
 
     @field_validator("jetstream_url")
     @classmethod
@@ -177,6 +187,9 @@ class RedditSettings(BaseModel):
     # only about the newest 1000 items of a listing, so 10 pages of 100 reach as far back as it allows.
     page_size: int = Field(default=100, ge=1, le=100)
     max_pages: int = Field(default=10, ge=1, le=100)
+    # Thread context (listener/context.py): at most this many posts above a mention (0: none), up to the
+    # submission; one /api/info call per post, from the app's budget.
+    thread_context: int = Field(default=10, ge=0, le=100)
 
     @field_validator("subreddits")
     @classmethod

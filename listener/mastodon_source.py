@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from mastodon import Mastodon, MastodonAPIError, MastodonError, MastodonNetworkE
 
 from listener.config import MastodonSettings
 from listener.health import SourceState, printable
+from listener.mastodon_context import Chains, walk_up
 from listener.mastodon_normalise import (
     NETWORK,
     Audience,
@@ -48,6 +50,7 @@ from listener.source import (
     not_the_api,
     retry_after,
 )
+from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +164,10 @@ class MastodonSource:
         self._handle: Any = None
         self._reader: SSEReader | None = None
         self.fallback_brand: str | None = None
+        self.context_limit = settings.thread_context
+        # What each status's /context lookup (its conversation's root) answered: its thread context, fetched
+        # once (listener/mastodon_context.py).
+        self.chains = Chains()
 
     # -- what each kind of source says ------------------------------------------------------------------------
 
@@ -312,6 +319,11 @@ class MastodonSource:
         except MastodonError as exc:
             raise self._rest_error(exc, f"{self.what} backfill", now=ctx.now()) from None
         ctx.alive()
+        self.respect_budget(ctx)
+        return page
+
+    def respect_budget(self, ctx: SourceContext) -> None:
+        """After a REST call: when its budget is nearly spent, wait for the reset (this thread's last answer)."""
         last = self._http.last()
         if last is not None:
             headers = {"remaining": last.headers.get("X-RateLimit-Remaining", "")}
@@ -319,7 +331,10 @@ class MastodonSource:
             if reset is not None:
                 headers["reset"] = str(reset)
             budget_wait(ctx, headers, remaining="remaining", reset="reset", reserve=BUDGET_RESERVE)
-        return page
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up the conversation (listener/mastodon_context.py)."""
+        return walk_up(self, ctx, mention)
 
     def _deliver_page(self, ctx: SourceContext, page: list[dict[str, Any]]) -> tuple[int, str | None]:
         """Deliver a page oldest first, each with its cursor. Returns (delivered, newest cursor)."""
@@ -408,6 +423,7 @@ class MastodonSource:
         ancestors = body.get("ancestors") if isinstance(body, dict) else None
         if not isinstance(ancestors, list):
             raise Malformed("the /context answer has no ancestors list")
+        self.chains.keep(status_id, ancestors)
         return ancestors
 
 

@@ -23,12 +23,14 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import prawcore
 
 from listener.config import BrandSettings, RedditSettings
 from listener.health import SourceState, printable
 from listener.reddit_client import RedditClient, source_error
+from listener.reddit_context import RedditContext
 from listener.reddit_normalise import (
     KINDS,
     NETWORK,
@@ -58,6 +60,7 @@ from listener.source import (
     retry_after,
 )
 from store.errors import UserError
+from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +145,8 @@ class RedditSource:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._kept_aside: OrderedDict[bytes, None] = OrderedDict()
         self._shown: tuple[SourceState, str] | None = None
+        self.context_limit = settings.thread_context
+        self._context = RedditContext(settings, brands)
 
     # -- Source -----------------------------------------------------------------------------------------------
 
@@ -189,6 +194,10 @@ class RedditSource:
         client = self._client
         if client is not None:
             client.cut()
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up to its submission (listener/reddit_context.py)."""
+        return self._context.ancestors(ctx, mention)
 
     # -- one catch-up -----------------------------------------------------------------------------------------
 

@@ -117,8 +117,9 @@ class RedditBrands:
         return self.matcher.first(post), False
 
 
-def to_mention(item: Item, brands: RedditBrands) -> NewMention | None:
-    """The item as a mention, or None when it is about no brand. Malformed when a field is missing or wrong."""
+def to_mention(item: Item, brands: RedditBrands, *, brand: str | None = None) -> NewMention | None:
+    """The item as a mention, or None when it is about no brand. Malformed when a field is missing or wrong.
+    `brand`: the conversation's brand, whatever the text says (thread context: the post a mention replies to)."""
     kind = item.fullname[:2]
     data = item.child["data"]
     author = _text(data, "author")
@@ -133,9 +134,12 @@ def to_mention(item: Item, brands: RedditBrands) -> NewMention | None:
         body = selftext or (link if isinstance(link, str) else "")
         text = f"{title}\n\n{body}" if body else title
         conversation, reply_to = item.fullname, None
-    brand, is_own = brands.about(text, author, conversation)
     if brand is None:
-        return None
+        brand, is_own = brands.about(text, author, conversation)
+        if brand is None:
+            return None
+    else:
+        is_own = brands.own.get(author.casefold()) == brand
     account = data.get("author_fullname")
     if isinstance(account, str) and account:
         user_id = account

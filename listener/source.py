@@ -11,6 +11,9 @@ subreddit's comments). The supervisor (`listener.supervisor`) owns everything so
   every one. Every `reconcile_every` seconds while a stream is live, and every `quiet_after` seconds while it
   has carried no event (`ctx.event()`) for that long, the supervisor calls the source's `reconcile(ctx)` on a
   thread of its own: the network's REST listing read forward from the stored cursor, as after a reconnect;
+- thread context (`listener.context`): for a source that can fetch what its mentions reply to
+  (`listener.context.Contextual`), a small queue and a thread of its own walk up each conversation so that a
+  thread starts where it did, beside the session, never holding it up;
 - the health each source shows on the desk and in `earful status`;
 - stop.
 
@@ -25,7 +28,8 @@ the dropped one, and no backfill would look behind it again. An event put aside,
 earful's own bug), therefore never has the cursor moved past it by the stream; the next reconciliation reads
 it again from the network's REST API. The store writes the cursor in the same transaction as the mention that
 carries it, only ever forward, and dedupes on (network, native id), so a replay after a crash is harmless and a
-gap can close only by being filled."""
+gap can close only by being filled. Thread context never carries a cursor either: it is read by id, not forward
+through a listing, so it says nothing of what came before it (`NewMention.context` drops one if set)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from listener.context import Known, Memory, fetcher_for
 from listener.health import HealthCallback, Reporter, SourceState, printable
 from listener.reconcile import Reconciler, Seen
 from listener.source import Backoff, ConnectionLost, Fatal, RateLimited, Reconciling, Source, SourceError
@@ -73,6 +74,8 @@ class Runner:
         clock: Callable[[], float],
         sleep: Callable[[float], None] | None,
         seen: Seen | None = None,
+        memory: Memory | None = None,
+        known: Known | None = None,
     ) -> None:
         self.src = source
         self.network = source.network
@@ -110,6 +113,8 @@ class Runner:
         self.reconciler = (
             Reconciler(self, source, self.seen, sleep) if isinstance(source, Reconciling) else None
         )
+        # What the mentions reply to, fetched beside the session (listener/context.py).
+        self.context_fetcher = fetcher_for(self, source, memory=memory or Memory(), known=known, sleep=sleep)
 
     # -- SourceContext ----------------------------------------------------------------------------------------
 
@@ -137,6 +142,20 @@ class Runner:
         """Deliver for a session or a reconciliation (which must not count as the stream's life)."""
         if cursor is not None:
             mention.source, mention.cursor = self.source, cursor
+        self._sink_or_wait(mention)
+        now = self._clock()
+        with self._lock:
+            self.delivered += 1
+            self.last_event = now
+        if self.context_fetcher is not None:
+            self.context_fetcher.offer(mention)
+
+    def hand_over_context(self, mention: NewMention) -> None:
+        """Deliver a post fetched as thread context: no cursor, and no count as this source's mentions (a
+        source silent for an hour is silent, whatever history its last mention brought)."""
+        self._sink_or_wait(mention)
+
+    def _sink_or_wait(self, mention: NewMention) -> None:
         try:
             self._sink(mention)
         except RuntimeError:
@@ -148,10 +167,6 @@ class Runner:
                 f"could not hand {mention.native_id} to the pipeline ({type(exc).__name__}: "
                 f"{printable(first, 200)}); waiting for it"
             ) from None
-        now = self._clock()
-        with self._lock:
-            self.delivered += 1
-            self.last_event = now
 
     def put_aside(self, reason: str, raw: bytes) -> None:
         try:
@@ -337,7 +352,10 @@ class Supervisor:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] | None = None,
         watchdog_every: float = 1.0,
+        known: Known | None = None,
     ) -> None:
+        """`known`: which of a network's ids the store has, so thread context stops at what is stored
+        (without it, only at what was delivered lately)."""
         names = [s.name for s in sources]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -345,6 +363,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self.watchdog_every = watchdog_every
         seen = Seen()
+        memory = Memory()
         self.runners = [
             Runner(
                 source,
@@ -356,6 +375,8 @@ class Supervisor:
                 clock=clock,
                 sleep=sleep,
                 seen=seen,
+                memory=memory,
+                known=known,
             )
             for source in sources
         ]
@@ -377,6 +398,8 @@ class Supervisor:
         for runner in self.runners:
             if runner.reconciler is not None:
                 runner.reconciler.join(timeout=5)
+            if runner.context_fetcher is not None:
+                runner.context_fetcher.join(timeout=5)
 
     def check_stalls(self) -> list[str]:
         return [runner.source for runner in self.runners if runner.check_stall()]
@@ -395,6 +418,8 @@ class Supervisor:
     def stop(self) -> None:
         self.stopping.set()
         for runner in self.runners:
+            if runner.context_fetcher is not None:
+                runner.context_fetcher.wake()
             try:
                 runner.src.abort()
             except Exception:

@@ -40,9 +40,11 @@ HTTP_TIMEOUT = 30.0
 LIMIT, REMAINING, RESET = "x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"
 
 
-def family_of(url: str) -> str | None:
+def family_of(url: str, method: str = "GET") -> str | None:
     """Which rate-limit budget a request spends; X counts each endpoint separately."""
     path = urlsplit(url).path
+    if method == "GET" and (path == "/2/tweets" or path.removeprefix("/2/tweets/").isdigit()):
+        return "lookup"
     if path == "/2/tweets/search/recent":
         return "search"
     if path == "/2/tweets/search/stream/rules":
@@ -72,7 +74,8 @@ class Budgets:
     def record(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
         """A requests response hook. A 429 is left out: the caller sees it as `RateLimited` and waits anyway,
         and its headers would otherwise hold later sessions back after the budget came back."""
-        family = family_of(response.url or "")
+        request = response.request
+        family = family_of(response.url or "", (request.method if request is not None else None) or "GET")
         if family is None or response.status_code == 429:
             return
         headers = response.headers

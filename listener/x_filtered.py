@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from listener.config import BrandSettings, XSettings
@@ -26,6 +27,7 @@ from listener.source import Backoff, BackoffPolicy, ConnectionLost, RateLimited,
 from listener.transport import redirect
 from listener.x_api import Budgets, rest_client, rules_client, short, sliced_wait, source_error, token
 from listener.x_backfill import Stopped, fetch_gap, since_id
+from listener.x_context import XContext
 from listener.x_normalise import (
     EXPANSIONS,
     NETWORK,
@@ -93,6 +95,10 @@ class XStreamSource:
         self.stats = StreamStats()
         self.reconcile_every = settings.reconcile_seconds
         self.quiet_after = settings.quiet_seconds
+        self.context_limit = settings.thread_context
+        self._context = XContext(
+            settings, self.brands, self.budgets, margin=min(1.0, policy.rate_limit_start)
+        )
         # The stream, its backfill and reconciliation deliver from three threads; the pipeline takes one at a time.
         self.deliver_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -113,6 +119,10 @@ class XStreamSource:
             run = self._current
         if run is not None:
             run.abort()
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up the conversation (listener/x_context.py)."""
+        return self._context.ancestors(ctx, mention)
 
     def reconcile(self, ctx: SourceContext) -> None:
         """Each brand's recent search from its stored cursor, delivered with cursors (the supervisor's turn)."""

@@ -84,7 +84,7 @@ def _id(data: Mapping[str, Any], key: str, where: str = "data") -> str:
     return value
 
 
-def _users(includes: Any) -> dict[str, Mapping[str, Any]]:
+def users_of(includes: Any) -> dict[str, Mapping[str, Any]]:
     users = includes.get("users") if isinstance(includes, Mapping) else None
     if not isinstance(users, list):
         return {}
@@ -183,7 +183,7 @@ def parse_stream_line(line: bytes, brands: Brands, *, max_bytes: int) -> StreamL
     if not names:
         result.ignored = True
         return result
-    users = _users(body.get("includes"))
+    users = users_of(body.get("includes"))
     author = users.get(str(tweet.get("author_id")), {})
     username = str(author.get("username", ""))
     # A tweet several brands' rules match goes to the brand that wrote it, else the first configured one.
@@ -197,7 +197,7 @@ def search_items(page: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str
     if not isinstance(page, Mapping):
         return []
     data = page.get("data")
-    users = _users(page.get("includes"))
+    users = users_of(page.get("includes"))
     return [(tweet, users) for tweet in data if isinstance(tweet, dict)] if isinstance(data, list) else []
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from listener.config import BrandSettings, XSettings
@@ -14,8 +15,10 @@ from listener.health import SourceState
 from listener.source import BackoffPolicy, ConnectionLost, Fatal, SourceContext
 from listener.x_api import HTTP_TIMEOUT, Budgets, rest_client, short, sliced_wait, source_error
 from listener.x_backfill import Gap, Stopped, fetch_gap, fetch_mentions, since_id
+from listener.x_context import XContext
 from listener.x_filtered import cursor_key, report_gap
 from listener.x_normalise import NETWORK, Brands
+from store.incoming import NewMention
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class _Poller:
         # A few poll intervals, plus a request that takes its whole timeout.
         self.stall_after = 3 * settings.poll_seconds + HTTP_TIMEOUT
         self.client = rest_client(settings, budgets)
+        self.context_limit = settings.thread_context
+        self._context = XContext(settings, brands, budgets, margin=min(1.0, policy.rate_limit_start))
         self.polls = 0
         self._ended = threading.Event()
         self._shown: SourceState | None = None
@@ -79,6 +84,10 @@ class _Poller:
 
     def abort(self) -> None:
         self._ended.set()
+
+    def ancestors(self, ctx: SourceContext, mention: NewMention) -> Iterator[NewMention]:
+        """What the mention replies to, up the conversation (listener/x_context.py)."""
+        return self._context.ancestors(ctx, mention)
 
     def _poll(self, ctx: SourceContext) -> int:
         gap = self._fetch(ctx, ctx.cursor())
