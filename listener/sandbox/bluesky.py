@@ -162,9 +162,11 @@ class BlueskySandbox(ReplayingServer[SkyPost]):
         it, as the real Jetstream replays whatever it once sent."""
         self._call(self.network.push_frame, frame)
 
-    def delete(self, uri: str) -> None:
-        """The author deletes a post: a Jetstream delete event (the post stays in search, as on a lagging AppView)."""
-        self._call(self.network.delete, uri)
+    def delete(self, uri: str, *, from_appview: bool = False) -> None:
+        """The author deletes a post: a Jetstream delete event (the post stays in search, as on a lagging AppView).
+        `from_appview`: the AppView has caught up, as it soon does: search no longer finds the post, and a thread
+        view shows it as `notFoundPost` above its replies."""
+        self._call(lambda: self.network.delete(uri, from_appview=from_appview))
 
     def identity(self, handle: str) -> None:
         """An identity event for an account (handle change or refresh), as Jetstream always sends them."""

@@ -198,10 +198,12 @@ class Network:
         self.hub.append(jetstream_event(post), uri)
         return post
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, *, from_appview: bool = False) -> None:
         post = self.by_uri.get(uri)
         if post is None:
             raise KeyError(f"no post {uri}")
+        if from_appview:
+            del self.by_uri[uri]
         self.hub.append(delete_event(post, self.clock.next()))
 
     def identity(self, handle: str) -> None:
@@ -219,7 +221,8 @@ class Network:
         return [
             post
             for post in reversed(self.posts)
-            if (low is None or post.created_at >= low)
+            if post.uri in self.by_uri
+            and (low is None or post.created_at >= low)
             and (high is None or post.created_at < high)
             and compiled.matches(post)
         ]

@@ -215,7 +215,15 @@ class MastodonSandbox(ReplayingServer[Status]):
             self._call(self.streams.close_all)
 
     def delete(self, status_id: str) -> None:
-        self._call(self.streams.broadcast, sse_event("delete", status_id))
+        """The status is deleted: a `delete` event on every stream, and from then on the server answers 404
+        for it and leaves it out of timelines and of its replies' /context ancestors, as Mastodon does."""
+        self._call(self._delete, status_id)
+
+    def _delete(self, status_id: str) -> None:
+        status = self._by_id.pop(status_id, None)
+        if status is not None:
+            self._statuses.remove(status)
+        self.streams.broadcast(sse_event("delete", status_id))
 
     def drop(self) -> None:
         """Cut every open stream connection at once, mid-stream, without a clean end."""

@@ -93,6 +93,7 @@ class RedditSandbox(ReplayingServer[Thing]):
         self._requests: list[dict[str, Any]] = []
         self._tokens: dict[str, str | None] = {}
         self._failures: list[int] = []
+        self._lookup_refusals: list[float] = []
         self._next_answers: list[tuple[int, bytes]] = []
         self.failure_retry_after: str | None = None
         self._drops = 0
@@ -154,6 +155,10 @@ class RedditSandbox(ReplayingServer[Thing]):
         `fields` are written over its JSON wherever it is served, e.g. a `created_utc` of NaN."""
         return self._call(self._push, text, author, subreddit, reply_to, title, fields)
 
+    def delete(self, fullname: str) -> Thing:
+        """The author deletes a submission or comment: Reddit keeps it in place as `[deleted]` by `[deleted]`."""
+        return self._call(self.things.delete, fullname)
+
     def push_raw(self, child: Any, *, subreddit: str | None = None, kind: str = "comments") -> None:
         """Put `child` as is at the newest position of a listing ('comments' or 'new'): a malformed item."""
         self._call(self.things.push_raw, child, subreddit or self.subreddits[0], kind)
@@ -183,6 +188,11 @@ class RedditSandbox(ReplayingServer[Thing]):
         """Answer the next listing request with Reddit's error body `{"message": ..., "error": ...}` (sent
         with HTTP `status`: 200 is what a misbehaving cache in front of Reddit does)."""
         self._call(self._next_answers.append, (status, error_body(error, message)))
+
+    def refuse_lookups(self, count: int = 1, *, reset_in: float = 1.0) -> None:
+        """Answer the next `count` `/api/info` calls with 429 and a spent budget that refills in `reset_in`
+        seconds, as Reddit does when the app's budget runs out at that call (listings are left alone)."""
+        self._call(self._lookup_refusals.extend, [reset_in] * count)
 
     def set_rate_limit(self, remaining: int, reset_in: float | None = None) -> None:
         """What is left of the budget (0: the next call answers 429) and, optionally, seconds until refill."""

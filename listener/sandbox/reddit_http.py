@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,15 @@ def middleware(sandbox: RedditSandbox) -> Any:
 
 
 async def _answer(sandbox: RedditSandbox, request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.rstrip("/") == "/api/info" and sandbox._lookup_refusals:
+        # As Reddit answers when the app's budget ran out: 429, none left, the window's end in seconds.
+        reset_in = sandbox._lookup_refusals.pop(0)
+        headers = {
+            "x-ratelimit-remaining": "0.0",
+            "x-ratelimit-used": str(sandbox.budget.limit),
+            "x-ratelimit-reset": str(math.ceil(reset_in)),
+        }
+        return _error(429, headers)
     if sandbox._failures:
         status = sandbox._failures.pop(0)
         headers = sandbox.budget.headers() if status == 429 else {}

@@ -8,6 +8,7 @@ import html
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from listener.sandbox.reddit_wire import Entry, IdCounter, Thing
@@ -127,6 +128,21 @@ class Things:
         self._listings[(thing.subreddit.casefold(), which)].append(entry)
         if thing.kind == "t1":
             self.by_user.setdefault(thing.author.username.casefold(), []).append(entry)
+
+    def delete(self, fullname: str) -> Thing:
+        """The author deletes it: it stays where it was, as Reddit keeps it, `[deleted]` by `[deleted]` (a
+        submission keeps its title), in listings and /api/info alike."""
+        thing = self.by_fullname[fullname]
+        text = "body" if thing.kind == "t1" else "selftext"
+        gone = {"author": "[deleted]", "author_fullname": None, text: "[deleted]", f"{text}_html": None}
+        deleted = replace(thing, fields={**(thing.fields or {}), **gone})
+        self.by_fullname[fullname] = deleted
+        self.posted = [deleted if t.fullname == fullname else t for t in self.posted]
+        for entries in (*self._listings.values(), *self.by_user.values()):
+            for at, entry in enumerate(entries):
+                if entry.fullname == fullname:
+                    entries[at] = Entry(fullname, deleted.as_json())
+        return deleted
 
     def push_raw(self, child: Any, subreddit: str, kind: str) -> None:
         data = child.get("data") if isinstance(child, Mapping) else None

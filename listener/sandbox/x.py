@@ -92,6 +92,7 @@ class XSandbox(ReplayingServer[SandboxTweet]):
         self._rules: list[Rule] = []
         self._posted: list[SandboxTweet] = []
         self._by_id: dict[str, SandboxTweet] = {}
+        self._deleted: set[str] = set()
         self._replies: list[SandboxTweet] = []
         self._requests: list[dict[str, Any]] = []
         self._delivered: list[str] = []
@@ -119,7 +120,7 @@ class XSandbox(ReplayingServer[SandboxTweet]):
     @property
     def posted(self) -> list[SandboxTweet]:
         """Every tweet that exists on this fake X, oldest first."""
-        return list(self._posted)
+        return [tweet for tweet in self._posted if tweet.id not in self._deleted]
 
     @property
     def replies(self) -> list[SandboxTweet]:
@@ -145,7 +146,7 @@ class XSandbox(ReplayingServer[SandboxTweet]):
         return len(self.streams)
 
     def tweet(self, tweet_id: str) -> SandboxTweet | None:
-        return self._by_id.get(tweet_id)
+        return None if tweet_id in self._deleted else self._by_id.get(tweet_id)
 
     def matching(self, query: str) -> list[SandboxTweet]:
         """The posted tweets a query matches, oldest first (what a complete collector must end up with)."""
@@ -172,6 +173,11 @@ class XSandbox(ReplayingServer[SandboxTweet]):
         else:
             text = tweet
         return self._call(self._push, text, author, in_reply_to, lang)
+
+    def delete(self, tweet_id: str) -> None:
+        """The tweet is deleted: lookups answer X's not-found error for it, search no longer finds it, and
+        replies to it keep pointing at it, as on X."""
+        self._call(self._deleted.add, tweet_id)
 
     def keepalive(self) -> None:
         self._call(self.streams.broadcast, KEEPALIVE)

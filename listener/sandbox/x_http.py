@@ -35,8 +35,8 @@ _FAMILIES = {
 def _family(request: web.Request) -> str | None:
     if request.path in _FAMILIES:
         return _FAMILIES[request.path]
-    if request.path == "/2/tweets" and request.method == "POST":
-        return "tweets"
+    if request.path == "/2/tweets":
+        return "tweets" if request.method == "POST" else "lookup"
     if request.path.startswith("/2/tweets/") and request.method == "GET" and request.path[10:].isdigit():
         return "lookup"
     if request.path.startswith("/2/users/by/username/"):
@@ -171,8 +171,30 @@ def routes(sandbox: XSandbox) -> list[web.RouteDef]:
             }
             return _json({"errors": [error]})
         body: dict[str, Any] = {"data": render_tweet(tweet, fields)}
-        if includes := includes_for([tweet], fields):
+        if includes := includes_for([tweet], fields, sandbox.tweet):
             body["includes"] = includes
+        return _json(body)
+
+    async def lookup_many(request: web.Request) -> web.Response:
+        # GET /2/tweets?ids=: what a client asks for a tweet's parent. Tweets X will not show are `errors`
+        # beside `data`, under 200.
+        if (refusal := check_auth(request, ("bearer", "oauth1"))) is not None:
+            return refusal
+        ids = [part for part in request.query.get("ids", "").split(",") if part]
+        if not ids or len(ids) > 100 or not all(part.isdigit() for part in ids):
+            return _json(
+                invalid_request("The `ids` query parameter value must be 1 to 100 tweet ids", "ids"), 400
+            )
+        fields = Fields.from_query(request.query)
+        found = [tweet for tweet in map(sandbox.tweet, ids) if tweet is not None]
+        body: dict[str, Any] = {}
+        if found:
+            body["data"] = [render_tweet(tweet, fields) for tweet in found]
+            if includes := includes_for(found, fields, sandbox.tweet):
+                body["includes"] = includes
+        missing = [tweet_id for tweet_id in ids if sandbox.tweet(tweet_id) is None]
+        if missing:
+            body["errors"] = [_not_found(tweet_id, "ids") for tweet_id in missing]
         return _json(body)
 
     async def create_tweet(request: web.Request) -> web.Response:
@@ -189,8 +211,21 @@ def routes(sandbox: XSandbox) -> list[web.RouteDef]:
         web.post("/2/tweets/search/stream/rules", post_rules),
         web.get("/2/tweets/search/recent", search_recent),
         web.get("/2/tweets/{tweet_id:\\d+}", lookup),
+        web.get("/2/tweets", lookup_many),
         web.post("/2/tweets", create_tweet),
     ]
+
+
+def _not_found(tweet_id: str, parameter: str) -> dict[str, Any]:
+    return {
+        "value": tweet_id,
+        "detail": f"Could not find tweet with {parameter}: [{tweet_id}].",
+        "title": "Not Found Error",
+        "resource_type": "tweet",
+        "parameter": parameter,
+        "resource_id": tweet_id,
+        "type": "https://api.twitter.com/2/problems/resource-not-found",
+    }
 
 
 def _add_rules(sandbox: XSandbox, wanted: Any, *, dry_run: bool) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,14 +85,30 @@ def render_user(user: SandboxUser, fields: Fields) -> dict[str, Any]:
     return data
 
 
-def includes_for(tweets: Iterable[SandboxTweet], fields: Fields) -> dict[str, Any]:
+def includes_for(
+    tweets: Iterable[SandboxTweet],
+    fields: Fields,
+    lookup: Callable[[str], SandboxTweet | None] | None = None,
+) -> dict[str, Any]:
+    """X's `includes`: the users (and, with `lookup`, the referenced tweets) the expansions asked for."""
     users: dict[str, SandboxUser] = {}
+    referenced: dict[str, SandboxTweet] = {}
     for tweet in tweets:
         if "author_id" in fields.expansions:
             users.setdefault(tweet.author.id, tweet.author)
         if "in_reply_to_user_id" in fields.expansions and tweet.in_reply_to_user is not None:
             users.setdefault(tweet.in_reply_to_user.id, tweet.in_reply_to_user)
-    return {"users": [render_user(user, fields) for user in users.values()]} if users else {}
+        parent = lookup(tweet.in_reply_to_id) if lookup and tweet.in_reply_to_id else None
+        if parent is not None and "referenced_tweets.id" in fields.expansions:
+            referenced.setdefault(parent.id, parent)
+            if "referenced_tweets.id.author_id" in fields.expansions:
+                users.setdefault(parent.author.id, parent.author)
+    includes: dict[str, Any] = {}
+    if users:
+        includes["users"] = [render_user(user, fields) for user in users.values()]
+    if referenced:
+        includes["tweets"] = [render_tweet(tweet, fields) for tweet in referenced.values()]
+    return includes
 
 
 def stream_line(tweet: SandboxTweet, fields: Fields, rules: list[dict[str, str]]) -> bytes:
