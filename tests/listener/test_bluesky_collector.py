@@ -10,7 +10,7 @@ from x_testkit import wait_for
 
 from listener.bluesky import JETSTREAM_SOURCE, cursor_key
 from store.clock import as_utc
-from store.models import Identity, Mention, Thread
+from store.models import Identity, Thread
 
 pytestmark = pytest.mark.timeout(60)
 SEARCH = cursor_key("desk")
@@ -42,7 +42,7 @@ def test_stream_stores_replayed_posts_with_authors_threads_and_brands(
     assert set(sandbox.delivered) >= expected, "they came through Jetstream"
 
     with store_sink.store.read() as session:
-        for mention in session.exec(select(Mention)):
+        for mention in store_sink.mentions():  # the mentions; their thread context has tests of its own
             post = sandbox.post(mention.native_id)
             thread = session.get(Thread, mention.thread_id)
             identity = session.get(Identity, mention.identity_id)

@@ -6,7 +6,6 @@ import json
 import time
 
 import tweepy
-from sqlmodel import select
 from x_testkit import BEARER, wait_for
 
 from listener.config import BrandSettings
@@ -15,7 +14,7 @@ from listener.transport import redirect
 from listener.x import cursor_key
 from listener.x_rules import brand_rules
 from store.clock import as_utc
-from store.models import Identity, Mention, Thread
+from store.models import Identity, Thread
 
 DESK = BrandSettings(name="desk", accounts={"x": ["AmazonHelp", "AppleSupport", "Delta"]})
 RULE = brand_rules(DESK)[0].value
@@ -38,7 +37,7 @@ def test_stream_delivers_replayed_tweets_with_authors_and_threads(sandbox_factor
     assert set(sandbox.delivered) >= set(expected), "they came through the stream, not a backfill"
 
     with store_sink.store.read() as session:
-        for mention in session.exec(select(Mention)):
+        for mention in store_sink.mentions():  # the mentions; their thread context has tests of its own
             tweet: SandboxTweet = expected[mention.native_id]
             thread = session.get(Thread, mention.thread_id)
             identity = session.get(Identity, mention.identity_id)

@@ -67,13 +67,23 @@ class StoreSink:
         with self.store.read() as session:
             return get_cursor(source, session=session)
 
-    def native_ids(self) -> list[str]:
-        with self.store.read() as session:
-            return list(session.exec(select(Mention.native_id)))
+    def native_ids(self, *, context: bool = False) -> list[str]:
+        """What is stored, once per row. Without `context`, the thread context the collectors fetched above
+        their mentions is left out (what was handed over as context only, never as a mention): the tests of
+        collection compare with what the brand's terms match, and tests/listener/test_thread_context_*.py
+        check the context."""
+        return [mention.native_id for mention in self.mentions(context=context)]
 
-    def mentions(self) -> list[Mention]:
+    def mentions(self, *, context: bool = False) -> list[Mention]:
         with self.store.read() as session:
-            return list(session.exec(select(Mention).order_by(col(Mention.id))))
+            stored = list(session.exec(select(Mention).order_by(col(Mention.id))))
+        if context:
+            return stored
+        with self._lock:
+            handed = list(self.handed)
+        matched = {m.native_id for m in handed if not getattr(m, "context", False)}
+        only_context = {m.native_id for m in handed if getattr(m, "context", False)} - matched
+        return [mention for mention in stored if mention.native_id not in only_context]
 
     def quarantined(self) -> list[Quarantine]:
         with self.store.read() as session:
