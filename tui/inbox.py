@@ -151,7 +151,7 @@ class InboxScreen(TriageActions):
         yield Footer(compact=narrow, show_command_palette=not narrow)
 
     def on_mount(self) -> None:
-        self._lay_out(self.app.size.width, self.app.size.height)
+        self._lay_out(self.app.size.width)
         self.query_one(DataTable).focus()
         self.reload(force=True)
         self.load_activity()
@@ -351,12 +351,11 @@ class InboxScreen(TriageActions):
     # Layout -----------------------------------------------------------------------------------------------
 
     def on_resize(self, event: events.Resize) -> None:
-        self._lay_out(event.size.width, event.size.height)
+        self._lay_out(event.size.width)
 
-    def _lay_out(self, width: int, height: int) -> None:
+    def _lay_out(self, width: int) -> None:
         """The sidebar folds into a line below NARROW columns; the columns take widths that grow with the window."""
         self.set_class(width < NARROW, "-narrow")
-        self.set_class(height < 30, "-short")
         footer = self.query_one(Footer)
         if footer.compact != (width < NARROW):
             # Narrow: less space between keys, and ctrl+p (which still works) makes room for one more key.
