@@ -27,8 +27,8 @@ VERBS = {
     "tag": "tagged",
     "untag": "untagged",
 }
-# Typed at the assign prompt to take a thread off everyone's list.
-NOBODY = {"-", "nobody"}
+# The assign picker's choice that takes a thread off everyone's list (no responder's name is "-").
+NOBODY = "-"
 
 
 def database_trouble(exc: BaseException) -> str:
@@ -138,7 +138,7 @@ class TriageActions(Screen[None]):
 
         def chosen(name: str | None) -> None:
             if name:
-                self.act("assign", to=None if name in NOBODY else name)
+                self.act("assign", to=None if name == NOBODY else name)
 
         picker = AssignPicker(names, me=desk.responder, holders=holders)
         self.app.call_from_thread(self.app.push_screen, picker, chosen)

@@ -82,7 +82,7 @@ class AssignPicker(_Picker):
     never hold a thread for good; `-` gives them to nobody."""
 
     def __init__(self, names: Sequence[str], *, me: str, holders: Sequence[str] = ()) -> None:
-        ordered = [me, *(name for name in names if name != me)]
+        ordered = [me, *(name for name in names if name not in (me, "-"))]
         options = []
         for i, name in enumerate(ordered, start=1):
             label = Text(f"{i}  " if i < 10 else "   ")
