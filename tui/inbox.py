@@ -271,7 +271,7 @@ class InboxScreen(TriageActions):
             if self._goal == "last":
                 target = len(order) - 1
             elif self._goal == "keep" and keep is not None:
-                follow = keep if keep in rows else paging.successor(old_order, keep, set(rows))
+                follow = keep if keep in rows else self._successor(int(keep), window.rows)
                 target = order.index(follow) if follow is not None else min(old_row, len(order) - 1)
             scroll = table.scroll_y
             self._rows = rows
@@ -292,6 +292,10 @@ class InboxScreen(TriageActions):
         self._show_title()
         self._show_preview()
         self._page_if_near_an_edge()
+
+    def _successor(self, gone: int, rows: list[InboxRow]) -> str | None:
+        found = paging.successor([self._rows[key] for key in self._order if key in self._rows], gone, rows)
+        return None if found is None else str(found)
 
     def _alert_new_critical(self, rows: list[InboxRow], first: bool) -> None:
         """A critical complaint spreads fast: ring the bell and flash the header the moment one arrives."""

@@ -9,6 +9,7 @@ Pure: the desk is called, nothing is drawn here.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from responders.desk import Desk, InboxFilter
@@ -101,16 +102,37 @@ def grown_up(window: Window, page: list[InboxRow]) -> Window:
     return Window(Span("at", len(rows), rows[0].key), rows, False, at_end, offset)
 
 
-def successor(old: list[str], gone: str, present: set[str]) -> str | None:
-    """Where the cursor goes when its thread left the list: the next thread below it that is still there, else
-    the nearest above (the one that was last is followed by the one before it)."""
-    if gone not in old:
+def successor(old: list[InboxRow], gone: int, new: list[InboxRow]) -> int | None:
+    """Where the cursor goes when its thread left the list: the next thread below it still listed (one first
+    read now, if the window ended there), else the nearest above (the one that was last is followed by the one
+    before it)."""
+    at = next((i for i, row in enumerate(old) if row.thread_id == gone), None)
+    if at is None or not new:
         return None
-    at = old.index(gone)
-    for key in old[at + 1 :]:
-        if key in present:
-            return key
-    for key in reversed(old[:at]):
-        if key in present:
-            return key
-    return None
+    present = {row.thread_id for row in new}
+    for row in old[at + 1 :]:
+        if row.thread_id in present:
+            return row.thread_id
+    where = place(old[at].key)
+    for row in new:
+        if place(row.key) > where:
+            return row.thread_id
+    for row in reversed(old[:at]):
+        if row.thread_id in present:
+            return row.thread_id
+    return new[-1].thread_id
+
+
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def place(key: InboxKey) -> tuple[int, bool, datetime, bool, datetime, int]:
+    """A row's place in the inbox order, as store.inbox_pages sorts (NULLs last)."""
+    return (
+        -key.urgency,
+        key.sla_due_at is None,
+        key.sla_due_at or _LAST,
+        key.awaiting_since is None,
+        key.awaiting_since or _LAST,
+        key.thread_id,
+    )
