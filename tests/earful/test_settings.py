@@ -196,7 +196,9 @@ def test_every_earful_variable_the_code_and_docs_name_exists():
         files += sorted((root / package).rglob("*.py"))
     # Named by url_env in the example config (any name goes); the bus's stream name; the test suite's own;
     # prefixes built in code.
-    others = re.compile(r"EARFUL_ALERT_URL_\w+|EARFUL_MENTIONS|EARFUL_(TEST|BENCH|KILL)_\w*|EARFUL_(BUS|SLA)?__?")
+    others = re.compile(
+        r"EARFUL_ALERT_URL_\w+|EARFUL_MENTIONS|EARFUL_(TEST|BENCH|KILL)_\w*|EARFUL_(BUS|SLA)?__?"
+    )
     wrong = {
         (path.relative_to(root).as_posix(), name)
         for path in files
